@@ -1,0 +1,128 @@
+"""The forms' JSON Schemas: one file per form in `schemas/`, the single source
+of truth for the page's inputs, the browser's checks and the proxy's 422.
+
+`FormSchema.errors()` turns jsonschema's findings into field-level messages in
+plain words; it is pure and shared by the proxy (422) and the worker (poison
+detection).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from leadline.errors import ConfigError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_SUFFIX = ".schema.json"
+# The field bots fill and people never see; no schema may use the name.
+HONEYPOT_FIELD = "website"
+FORM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class FormSchema:
+    """One form: its schema and a compiled validator."""
+
+    def __init__(self, name: str, schema: Mapping[str, Any]) -> None:
+        self.name = name
+        self.schema = schema
+        self.properties: Mapping[str, Any] = schema.get("properties", {})
+        self._validator = Draft202012Validator(schema, format_checker=FormatChecker())
+
+    @property
+    def schema_id(self) -> str:
+        return str(self.schema.get("$id", ""))
+
+    def is_valid(self, data: object) -> bool:
+        return bool(self._validator.is_valid(data))
+
+    def errors(self, data: object) -> list[FieldError]:
+        """Every problem, one per field, in the order of the schema's properties."""
+        by_field: dict[str, FieldError] = {}
+        for error in self._validator.iter_errors(data):
+            for found in self._describe(error, data):
+                by_field.setdefault(found.field, found)
+        order = {name: i for i, name in enumerate(self.properties)}
+        return sorted(by_field.values(), key=lambda e: (order.get(e.field, len(order)), e.field))
+
+    def _describe(self, error: ValidationError, data: object) -> list[FieldError]:
+        kind = error.validator
+        path = ".".join(str(p) for p in error.absolute_path)
+        prop: Mapping[str, Any] = self.properties.get(path, {}) if path else {}
+        if not path:
+            if kind == "required" and isinstance(data, Mapping):
+                required = self.schema.get("required", [])
+                return [FieldError(f, "is required") for f in required if f not in data]
+            if kind == "additionalProperties" and isinstance(data, Mapping):
+                return [FieldError(str(f), "is not a field of this form")
+                        for f in data if f not in self.properties]
+            if kind == "type":
+                return [FieldError("", "the submission must be a JSON object of fields")]
+            return [FieldError("", str(error.message)[:200])]
+        return [FieldError(path, _message(str(kind), error, prop))]
+
+
+def _message(kind: str, error: ValidationError, prop: Mapping[str, Any]) -> str:
+    """A field's problem in plain words; the schema may word it (`x-...-message`)."""
+    expected: Any = error.validator_value
+    value: Any = error.instance
+    if kind == "type":
+        return _type_message(expected)
+    if kind == "const":
+        return str(prop.get("x-const-message", "must be " + json.dumps(expected)))
+    if kind == "enum":
+        return "must be one of " + ", ".join(map(str, expected))
+    if kind == "minLength":
+        return "must not be empty" if expected == 1 else f"must be at least {expected} characters"
+    if kind == "maxLength":
+        return f"must be at most {expected} characters (it has {len(value)})"
+    if kind in {"pattern", "format"}:
+        return str(prop.get("x-pattern-message", "is not in the expected format"))
+    return str(error.message)[:200]
+
+
+def _type_message(expected: object) -> str:
+    words = {"string": "text", "boolean": "true or false", "integer": "a whole number",
+             "number": "a number", "array": "a list", "object": "an object"}
+    if isinstance(expected, list):
+        return "must be " + " or ".join(words.get(str(t), str(t)) for t in expected)
+    return f"must be {words.get(str(expected), str(expected))}"
+
+
+def load_schemas(directory: Path = SCHEMA_DIR) -> dict[str, FormSchema]:
+    """Every `<form>.schema.json` in `directory`, checked against the 2020-12 metaschema."""
+    forms: dict[str, FormSchema] = {}
+    if not directory.is_dir():
+        raise ConfigError("SCHEMA_DIR", f"{directory} is not a folder of JSON Schemas")
+    for path in sorted(directory.glob(f"*{SCHEMA_SUFFIX}")):
+        name = path.name[: -len(SCHEMA_SUFFIX)]
+        if not FORM_NAME.match(name):
+            raise ConfigError("SCHEMA_DIR", f"{path.name}: a form name is a-z, 0-9, - and _")
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+            Draft202012Validator.check_schema(schema)
+        except (json.JSONDecodeError, ValidationError) as exc:
+            reason = str(exc).splitlines()[0]
+            raise ConfigError("SCHEMA_DIR", f"{path.name} is not a valid JSON Schema: {reason}") from None
+        if HONEYPOT_FIELD in schema.get("properties", {}):
+            raise ConfigError("SCHEMA_DIR", f"{path.name}: {HONEYPOT_FIELD!r} is the honeypot's name")
+        forms[name] = FormSchema(name, schema)
+    if not forms:
+        raise ConfigError("SCHEMA_DIR", f"no *{SCHEMA_SUFFIX} file in {directory}")
+    return forms

@@ -1,0 +1,117 @@
+"""The RabbitMQ topology, defined once for the proxy, the worker and the tools.
+
+    proxy --publish--> <prefix>.leads (topic) --form.*--> <prefix>.work.v1 (quorum)
+    worker, temporary failure --> <prefix>.retry.<delay> (quorum, TTL) --expired--> work queue
+    worker, permanent failure / attempts used up --> <prefix>.dead.v1 (classic)
+    work queue delivery limit reached (a message that kills workers) --> dead queue
+
+Queue arguments never change under a running deployment (a redeclare with
+other arguments is a 406 that closes the channel), so a queue's name says
+what its arguments are: a retry tier is named after its delay, and the work
+and dead-letter queues carry a version to bump whenever their arguments change.
+Retry and dead-letter traffic goes through the default exchange straight to
+a queue by name, with `mandatory`, so a missing queue is a returned publish,
+never a silent drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiormq.abc import AbstractChannel
+
+from leadline.config import format_duration
+
+DEFAULT_PREFIX = "leadline"
+# 8 attempts over about a day: wait 30s, 2m, 10m, 1h, 3h, 6h, then 12h.
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (30.0, 120.0, 600.0, 3600.0, 10_800.0, 21_600.0, 43_200.0)
+# A message redelivered this often without an ack or a reject killed its
+# consumers each time; the broker dead-letters it instead of dropping it.
+WORK_QUEUE_DELIVERY_LIMIT = 50
+
+# Bump the version in the name when these arguments change (see module doc).
+WORK_QUEUE_VERSION = "v1"
+DEAD_QUEUE_VERSION = "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    prefix: str = DEFAULT_PREFIX
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+
+    @property
+    def work_exchange(self) -> str:
+        return f"{self.prefix}.leads"
+
+    @property
+    def work_queue(self) -> str:
+        return f"{self.prefix}.work.{WORK_QUEUE_VERSION}"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.prefix}.dead.{DEAD_QUEUE_VERSION}"
+
+    @staticmethod
+    def routing_key(form: str) -> str:
+        return f"form.{form}"
+
+    def retry_queue(self, delay_seconds: float) -> str:
+        return f"{self.prefix}.retry.{format_duration(delay_seconds)}"
+
+    @property
+    def retry_queues(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.retry_queue(d) for d in self.retry_delays))
+
+    def work_queue_arguments(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": WORK_QUEUE_DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.dead_letter_queue,
+            # at-least-once dead-lettering needs reject-publish overflow
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    def retry_queue_arguments(self, delay_seconds: float) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-message-ttl": round(delay_seconds * 1000),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.work_queue,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    @staticmethod
+    def dead_queue_arguments() -> dict[str, Any]:
+        # Classic, not quorum: inspecting dead letters means taking them and
+        # handing them back, and a quorum queue's delivery limit (20 by
+        # default on 4.x) would drop a letter that has been looked at often.
+        return {"x-queue-type": "classic"}
+
+
+async def declare_for_publishing(channel: AbstractChannel, topology: Topology) -> None:
+    """What the proxy needs: the exchange, the work queue and its binding.
+
+    The dead-letter queue comes too, since the work queue dead-letters into it.
+    """
+    await channel.exchange_declare(topology.work_exchange, exchange_type="topic", durable=True)
+    await channel.queue_declare(
+        topology.dead_letter_queue, durable=True, arguments=topology.dead_queue_arguments()
+    )
+    await channel.queue_declare(
+        topology.work_queue, durable=True, arguments=topology.work_queue_arguments()
+    )
+    await channel.queue_bind(topology.work_queue, topology.work_exchange, routing_key="form.*")
+
+
+async def declare_all(channel: AbstractChannel, topology: Topology) -> None:
+    """Everything, retry tiers included: the worker and the tools."""
+    await declare_for_publishing(channel, topology)
+    for delay in dict.fromkeys(topology.retry_delays):
+        await channel.queue_declare(
+            topology.retry_queue(delay), durable=True,
+            arguments=topology.retry_queue_arguments(delay),
+        )

@@ -1,0 +1,97 @@
+"""Invoke tasks, in the shape pelican-quickstart generates, run through `./dev`.
+
+    ./dev up        the whole pipeline locally (site, fake CRM, worker, proxy)
+    ./dev test      lint, types and the whole test suite
+    ./dev build     build the site into output/     ./dev serve   serve output/
+    ./dev bench [proxy|worker|page|all]             benchmarks, with baselines
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.tasks import task
+
+ROOT = Path(__file__).resolve().parent
+PY = shlex.quote(sys.executable)
+
+SETTINGS: dict[str, str] = {
+    "settings_base": "pelicanconf.py",
+    "settings_publish": "publishconf.py",
+    "deploy_path": "output",
+    "host": os.environ.get("SITE_HOST", "127.0.0.1"),
+    "port": os.environ.get("SITE_PORT", "8000"),
+}
+
+
+def _pelican(c: Context, settings: str, *extra: str) -> None:
+    args = " ".join(shlex.quote(a) for a in extra)
+    c.run(f"{PY} -m pelican content -o {SETTINGS['deploy_path']} -s {settings} {args}", pty=False)
+
+
+@task
+def clean(c: Context) -> None:
+    """Remove the generated site."""
+    shutil.rmtree(ROOT / SETTINGS["deploy_path"], ignore_errors=True)
+
+
+@task
+def build(c: Context) -> None:
+    """Build the site with the development settings."""
+    _pelican(c, SETTINGS["settings_base"])
+
+
+@task
+def rebuild(c: Context) -> None:
+    """Clean, then build."""
+    clean(c)
+    build(c)
+
+
+@task
+def regenerate(c: Context) -> None:
+    """Rebuild whenever content, theme or schemas change."""
+    _pelican(c, SETTINGS["settings_base"], "--autoreload")
+
+
+@task
+def serve(c: Context) -> None:
+    """Serve output/ at http://SITE_HOST:SITE_PORT (default 127.0.0.1:8000)."""
+    c.run(f"{PY} -m pelican --listen -o {SETTINGS['deploy_path']} -s {SETTINGS['settings_base']} "
+          f"-b {SETTINGS['host']} -p {SETTINGS['port']}", pty=False)
+
+
+@task
+def preview(c: Context) -> None:
+    """Build with the production settings."""
+    _pelican(c, SETTINGS["settings_publish"])
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff and mypy --strict."""
+    c.run(f"{PY} -m ruff check .")
+    c.run(f"{PY} -m mypy")
+
+
+@task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})
+def test(c: Context, k: str = "", x: bool = False) -> None:
+    """Lint, types, then the whole suite against the real RabbitMQ and Chromium."""
+    lint(c)
+    opts = (f" -k {shlex.quote(k)}" if k else "") + (" -x" if x else "")
+    c.run(f"{PY} -m pytest -q{opts}", pty=False)
+
+
+@task(positional=["which"], help={"which": "proxy, worker, page or all (default)"})
+def bench(c: Context, which: str = "all") -> None:
+    """Benchmarks, each side by side with its baseline in the same run."""
+    names = ["proxy", "worker", "page"] if which == "all" else [which]
+    for name in names:
+        if not (ROOT / "benchmarks" / f"{name}.py").exists():
+            sys.exit(f"bench: no benchmark named {name!r} (choose proxy, worker, page or all)")
+        c.run(f"{PY} -m benchmarks.{name}", pty=False)

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: the real broker, child processes, ports."""

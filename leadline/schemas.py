@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from leadline.errors import ConfigError
 
@@ -117,7 +117,7 @@ def load_schemas(directory: Path = SCHEMA_DIR) -> dict[str, FormSchema]:
         try:
             schema = json.loads(path.read_text(encoding="utf-8"))
             Draft202012Validator.check_schema(schema)
-        except (json.JSONDecodeError, ValidationError) as exc:
+        except (json.JSONDecodeError, SchemaError) as exc:
             reason = str(exc).splitlines()[0]
             raise ConfigError("SCHEMA_DIR", f"{path.name} is not a valid JSON Schema: {reason}") from None
         if HONEYPOT_FIELD in schema.get("properties", {}):

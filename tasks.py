@@ -95,3 +95,13 @@ def bench(c: Context, which: str = "all") -> None:
         if not (ROOT / "benchmarks" / f"{name}.py").exists():
             sys.exit(f"bench: no benchmark named {name!r} (choose proxy, worker, page or all)")
         c.run(f"{PY} -m benchmarks.{name}", pty=False)
+
+
+@task(help={"flaky": "the fake CRM fails and times out now and then",
+            "no_build": "serve output/ as it is"})
+def up(c: Context, flaky: bool = False, no_build: bool = False) -> None:
+    """The whole pipeline locally: site :8000, proxy :8080, fake CRM :8090, worker metrics :9100."""
+    from leadline import devstack
+
+    args = (["--flaky"] if flaky else []) + (["--no-build"] if no_build else [])
+    raise SystemExit(devstack.run(args))

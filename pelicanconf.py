@@ -1,0 +1,45 @@
+"""Pelican settings for the Leadline landing site (`./dev build`, `./dev serve`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+AUTHOR = "Leadline"
+SITENAME = "Leadline"
+SITEURL = ""
+TIMEZONE = "UTC"
+DEFAULT_LANG = "en"
+
+PATH = "content"
+PAGE_PATHS = ["pages"]
+ARTICLE_PATHS: list[str] = []  # a landing site, not a blog
+STATIC_PATHS: list[str] = []
+THEME = str(HERE / "themes" / "leadline")
+RELATIVE_URLS = False
+
+# The landing page saves itself as index.html; nothing else is generated.
+DIRECT_TEMPLATES: list[str] = []
+PAGE_URL = "{slug}/"
+PAGE_SAVE_AS = "{slug}/index.html"
+for _kind in ("ARCHIVES", "AUTHORS", "AUTHOR", "CATEGORIES", "CATEGORY", "TAGS", "TAG"):
+    globals()[f"{_kind}_SAVE_AS"] = ""
+FEED_ALL_ATOM = None
+CATEGORY_FEED_ATOM = None
+TRANSLATION_FEED_ATOM = None
+AUTHOR_FEED_ATOM = None
+AUTHOR_FEED_RSS = None
+DISPLAY_PAGES_ON_MENU = False
+
+PLUGIN_PATHS = [str(HERE / "site")]
+PLUGINS = ["leadform"]
+
+# The form plugin (site/leadform). The environment variable LEADFORM_ENDPOINT
+# overrides "endpoint" at build time; see site/leadform/README.md.
+LEADFORM = {
+    "endpoint": "http://127.0.0.1:8080/api/forms",
+    "schema_dir": str(HERE / "schemas"),
+    "thanks_url": "thanks/{form}/",
+    "submit_label": "Send my request",
+}

@@ -1,0 +1,80 @@
+"""The one `LEADFORM` settings dict: defaults, checks, the environment override.
+
+A bad value is logged as an error naming the key and replaced by its default:
+the build goes on (run `pelican --fatal errors` to make it stop instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_ENV = "LEADFORM_ENDPOINT"
+DEFAULTS: dict[str, str] = {
+    # Where the form posts; "<endpoint>/<form>", or "{form}" is substituted.
+    "endpoint": "http://127.0.0.1:8080/api/forms",
+    # The folder of `<form>.schema.json` files (relative: to the working directory).
+    "schema_dir": "schemas",
+    # The thank-you page the no-JavaScript path lands on, relative to SITEURL.
+    "thanks_url": "thanks/{form}/",
+    "submit_label": "Send",
+}
+_ENDPOINT = re.compile(r"^(https?://[^/\s]+)?/[^\s]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    endpoint: str
+    schema_dir: Path
+    thanks_url: str
+    submit_label: str
+
+    def action(self, form: str) -> str:
+        """The URL a form posts to."""
+        if "{form}" in self.endpoint:
+            return self.endpoint.replace("{form}", form)
+        return self.endpoint.rstrip("/") + "/" + form
+
+    def thanks(self, form: str) -> tuple[str, str]:
+        """(url, save_as) of a form's thank-you page."""
+        url = self.thanks_url.replace("{form}", form).lstrip("/")
+        return url, url + "index.html" if url.endswith("/") or not url else url
+
+
+def read(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """`settings["LEADFORM"]` checked and merged over the defaults."""
+    environ = os.environ if environ is None else environ
+    given = settings.get("LEADFORM", {})
+    if not isinstance(given, Mapping):
+        log.error("leadform: LEADFORM must be a dict, got %s; using the defaults", type(given).__name__)
+        given = {}
+    merged = dict(DEFAULTS)
+    for key, value in given.items():
+        if key not in DEFAULTS:
+            log.error("leadform: LEADFORM has an unknown key %r (known: %s); ignored",
+                      key, ", ".join(sorted(DEFAULTS)))
+        elif not isinstance(value, str) or not value.strip():
+            log.error("leadform: LEADFORM[%r] must be a non-empty string, got %r; using %r",
+                      key, value, DEFAULTS[key])
+        else:
+            merged[key] = value.strip()
+    if environ.get(ENDPOINT_ENV):
+        merged["endpoint"] = environ[ENDPOINT_ENV].strip()
+    if not _ENDPOINT.match(merged["endpoint"]):
+        source = ENDPOINT_ENV if environ.get(ENDPOINT_ENV) else "LEADFORM['endpoint']"
+        log.error("leadform: %s %r is not an http(s) URL or an absolute path; using %r",
+                  source, merged["endpoint"], DEFAULTS["endpoint"])
+        merged["endpoint"] = DEFAULTS["endpoint"]
+    return Settings(
+        endpoint=merged["endpoint"],
+        schema_dir=Path(merged["schema_dir"]).expanduser(),
+        thanks_url=merged["thanks_url"],
+        submit_label=merged["submit_label"],
+    )

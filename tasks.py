@@ -105,3 +105,11 @@ def up(c: Context, flaky: bool = False, no_build: bool = False) -> None:
 
     args = (["--flaky"] if flaky else []) + (["--no-build"] if no_build else [])
     raise SystemExit(devstack.run(args))
+
+
+@task
+def status(c: Context) -> None:
+    """Queue depths, consumers and accepted = synced + retrying + dead-lettered."""
+    from leadline import status as status_module
+
+    raise SystemExit(status_module.main([]))

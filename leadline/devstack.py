@@ -89,7 +89,7 @@ def plan(ports: Ports, environ: Mapping[str, str], *, flaky: bool) -> list[Child
         crm += ["--fail-rate", "0.2", "--timeout-rate", "0.05", "--latency-ms", "150"]
     return [
         Child("crm", crm, f"http://127.0.0.1:{ports.crm}/_stats"),
-        Child("worker", [py, "-m", "worker"], f"http://127.0.0.1:{ports.metrics}/metrics",
+        Child("worker", [py, "-m", "worker"], f"http://127.0.0.1:{ports.metrics}/readyz",
               env={"CRM_URL": f"http://127.0.0.1:{ports.crm}/leads",
                    "WORKER_METRICS_PORT": str(ports.metrics),
                    # a demo should show retries within minutes, not hours

@@ -1,0 +1,115 @@
+"""`./dev status`: queue depths, consumers and the accounting, at a glance.
+
+    accepted (proxy) = synced (worker) + retrying (work + retry tiers) + dead-lettered
+
+The counters come from the proxy's and the worker's /metrics and start at
+zero when those processes start; the depths come from the broker. The
+balance holds for a pipeline whose processes ran since its queues were empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+
+from leadline import config
+from leadline.broker import connect_once, redact_url
+from leadline.errors import ConfigError, LeadlineError
+from leadline.queuestats import QueueStat, read_queue_stats
+from leadline.topology import DEFAULT_PREFIX, DEFAULT_RETRY_DELAYS, Topology
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)")
+
+
+def metric_sum(text: str, name: str) -> float | None:
+    """The sum over all label sets of one metric in Prometheus text, None when absent."""
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == name:
+            total += float(match.group(3))
+            seen = True
+    return total if seen else None
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - operator-given URL
+            return str(answer.read().decode())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def render(stats: Sequence[QueueStat], proxy_metrics: str | None, worker_metrics: str | None) -> str:
+    lines = [f"{'queue':<34} {'role':<6} {'messages':>9} {'consumers':>9}"]
+    for s in stats:
+        messages = "absent" if s.messages is None else str(s.messages)
+        consumers = "-" if s.consumers is None else str(s.consumers)
+        lines.append(f"{s.name:<34} {s.role:<6} {messages:>9} {consumers:>9}")
+    retrying = sum(s.messages or 0 for s in stats if s.role in {"work", "retry"})
+    dead = sum(s.messages or 0 for s in stats if s.role == "dead")
+    accepted = metric_sum(proxy_metrics, "leadline_proxy_accepted_total") if proxy_metrics else None
+    synced = metric_sum(worker_metrics, "leadline_worker_synced_total") if worker_metrics else None
+    lines.append("")
+    lines.append(f"accepted {_n(accepted)} = synced {_n(synced)} + queued or retrying {retrying}"
+                 f" + dead-lettered {dead}")
+    if accepted is None or synced is None:
+        lines.append("  (proxy or worker metrics unreachable: the accounting needs both)")
+    else:
+        gap = accepted - (synced + retrying + dead)
+        lines.append("  balanced" if gap == 0 else
+                     f"  off by {gap:+.0f} (counters restart with their process; dead letters "
+                     "replayed or purged, and leads from earlier runs, count on one side only)")
+    workers = next((s.consumers for s in stats if s.role == "work"), None)
+    if workers == 0:
+        lines.append("WARNING: no consumer on the work queue: is a worker running?")
+    if dead:
+        lines.append(f"NOTE: {dead} dead letter(s): `python -m worker dlq list` to inspect")
+    return "\n".join(lines)
+
+
+def _n(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
+
+
+async def _read(amqp_url: str, topology: Topology) -> list[QueueStat]:
+    connection = await connect_once(amqp_url, name="leadline-status")
+    try:
+        return await read_queue_stats(connection, topology)
+    finally:
+        await connection.close()
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(prog="./dev status", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--proxy-metrics", default=env.get("PROXY_METRICS_URL", "http://127.0.0.1:8080/metrics"))
+    parser.add_argument("--worker-metrics",
+                        default=env.get("WORKER_METRICS_URL", "http://127.0.0.1:9100/metrics"))
+    args = parser.parse_args(argv)
+    try:
+        amqp_url = config.parse_amqp_url("AMQP_URL", config.get(env, "AMQP_URL", config.DEFAULT_AMQP_URL))
+        prefix = config.parse_prefix("QUEUE_PREFIX", config.get(env, "QUEUE_PREFIX", DEFAULT_PREFIX))
+        delays_text = env.get("RETRY_DELAYS", "")
+        delays = config.parse_durations("RETRY_DELAYS", delays_text) if delays_text.strip() \
+            else DEFAULT_RETRY_DELAYS
+        stats = asyncio.run(_read(amqp_url, Topology(prefix=prefix, retry_delays=delays)))
+    except ConfigError as exc:
+        print(f"status: {exc}", file=sys.stderr)
+        return 2
+    except LeadlineError as exc:
+        print(f"status: {exc}", file=sys.stderr)
+        return 1
+    print(f"broker {redact_url(amqp_url)}  prefix {prefix}")
+    print(render(stats, fetch(args.proxy_metrics), fetch(args.worker_metrics)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

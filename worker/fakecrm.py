@@ -1,0 +1,197 @@
+"""A CRM stand-in: `python -m worker.fakecrm --port P [--fail-rate F] [--timeout-rate F]
+[--latency-ms N] [--reject-domain D]`.
+
+`POST /leads` stores each lead once per Idempotency-Key. It answers 422 for
+the reject domain, 503 at `--fail-rate`, and at `--timeout-rate` it stores the
+lead and then answers too late (the nastiest real case: the CRM has it, the
+caller does not know). Inspection: `GET /_leads`, `GET /_stats`, `GET /_calls`;
+control: `POST /_reset`, `POST /_config` (any of fail_rate, timeout_rate,
+latency_ms, reject_domain, hang_seconds) so a test can take the CRM down and
+bring it back. `create_app()` builds the same app for in-process use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+DEFAULT_PORT = 8090
+DEFAULT_REJECT_DOMAIN = "reject.test"
+DEFAULT_HANG_SECONDS = 120.0
+
+
+@dataclass
+class Behaviour:
+    fail_rate: float = 0.0
+    timeout_rate: float = 0.0
+    latency_ms: float = 0.0
+    reject_domain: str = DEFAULT_REJECT_DOMAIN
+    hang_seconds: float = DEFAULT_HANG_SECONDS  # how late "too late" is
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    created: int = 0
+    duplicates: int = 0
+    failed: int = 0  # answered 503 on purpose
+    rejected: int = 0  # answered 422 (reject domain) or 400 (no key / not JSON)
+    late: int = 0  # stored, then answered too late
+
+
+@dataclass
+class FakeCrm:
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    stats: Stats = field(default_factory=Stats)
+    leads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def reset(self) -> None:
+        self.stats = Stats()
+        self.leads.clear()
+        self.calls.clear()
+
+
+CRM_KEY = web.AppKey("fakecrm", FakeCrm)
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def post_lead(request: web.Request) -> web.Response:
+    crm = request.app[CRM_KEY]
+    b = crm.behaviour
+    crm.stats.requests += 1
+    key = request.headers.get("Idempotency-Key", "")
+    call: dict[str, Any] = {"id": key, "at": time.time(), "status": 0}
+    crm.calls.append(call)
+    try:
+        payload = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        payload = None
+    if not key or not isinstance(payload, dict):
+        crm.stats.rejected += 1
+        call["status"] = 400
+        return _json({"error": "need an Idempotency-Key and a JSON object"}, 400)
+    if b.latency_ms > 0:
+        await asyncio.sleep(b.latency_ms / 1000)
+    if b.fail_rate > 0 and crm.rng.random() < b.fail_rate:
+        crm.stats.failed += 1
+        call["status"] = 503
+        return _json({"error": "temporarily unavailable"}, 503)
+    lead = payload.get("lead")
+    email = str(lead.get("email", "")) if isinstance(lead, dict) else ""
+    if email.rpartition("@")[2].lower() == b.reject_domain.lower():
+        crm.stats.rejected += 1
+        call["status"] = 422
+        return _json({"error": f"leads from {b.reject_domain} are refused"}, 422)
+    created = key not in crm.leads
+    if created:
+        crm.stats.created += 1
+        crm.leads[key] = {**payload, "id": key, "traceparent": request.headers.get("traceparent")}
+    else:
+        crm.stats.duplicates += 1
+    if b.timeout_rate > 0 and crm.rng.random() < b.timeout_rate:
+        crm.stats.late += 1
+        call["status"] = -1  # stored, answer withheld
+        await asyncio.sleep(b.hang_seconds)
+    call["status"] = 201 if created else 200
+    return _json({"id": key, "created": created}, call["status"])
+
+
+async def get_leads(request: web.Request) -> web.Response:
+    return _json(list(request.app[CRM_KEY].leads.values()))
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    crm = request.app[CRM_KEY]
+    return _json({**asdict(crm.stats), "stored": len(crm.leads)})
+
+
+async def get_calls(request: web.Request) -> web.Response:
+    return _json(request.app[CRM_KEY].calls)
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[CRM_KEY].reset()
+    return _json({"status": "reset"})
+
+
+async def configure(request: web.Request) -> web.Response:
+    crm = request.app[CRM_KEY]
+    try:
+        changes = orjson.loads(await request.read())
+        if not isinstance(changes, dict):
+            raise TypeError("a JSON object")
+        merged = {**asdict(crm.behaviour), **changes}
+        crm.behaviour = Behaviour(**merged)
+        _check(crm.behaviour)
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json(asdict(crm.behaviour))
+
+
+def _check(b: Behaviour) -> None:
+    for name in ("fail_rate", "timeout_rate"):
+        value = getattr(b, name)
+        if not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be between 0 and 1")
+    if not isinstance(b.latency_ms, int | float) or b.latency_ms < 0:
+        raise ValueError("latency_ms must be at least 0")
+
+
+def create_app(behaviour: Behaviour | None = None, *, seed: int | None = None) -> web.Application:
+    crm = FakeCrm(behaviour=behaviour or Behaviour(), rng=random.Random(seed))  # noqa: S311 - fault injection
+    _check(crm.behaviour)
+    app = web.Application(client_max_size=256 * 1024)
+    app[CRM_KEY] = crm
+    app.router.add_post("/leads", post_lead)
+    app.router.add_get("/_leads", get_leads)
+    app.router.add_get("/_stats", get_stats)
+    app.router.add_get("/_calls", get_calls)
+    app.router.add_post("/_reset", reset)
+    app.router.add_post("/_config", configure)
+    return app
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("a rate is between 0 and 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m worker.fakecrm", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--fail-rate", type=_rate, default=0.0, help="share of calls answered 503")
+    parser.add_argument("--timeout-rate", type=_rate, default=0.0,
+                        help="share of calls stored, then answered too late")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every answer")
+    parser.add_argument("--reject-domain", default=DEFAULT_REJECT_DOMAIN,
+                        help="e-mail domain answered 422")
+    parser.add_argument("--hang-seconds", type=float, default=DEFAULT_HANG_SECONDS,
+                        help="how late a 'too late' answer comes")
+    parser.add_argument("--seed", type=int, default=None, help="for repeatable failure patterns")
+    args = parser.parse_args(argv)
+    behaviour = Behaviour(args.fail_rate, args.timeout_rate, args.latency_ms, args.reject_domain,
+                          args.hang_seconds)
+    print(f"fake CRM on http://{args.host}:{args.port}/leads", file=sys.stderr, flush=True)
+    # A short shutdown: hanging "too late" answers must not hold up Ctrl-C.
+    web.run_app(create_app(behaviour, seed=args.seed), host=args.host, port=args.port,
+                access_log=None, print=None, shutdown_timeout=1.0, handler_cancellation=True)
+
+
+if __name__ == "__main__":
+    main()

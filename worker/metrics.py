@@ -1,0 +1,53 @@
+"""Prometheus metrics on their own registry, served by a tiny aiohttp app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.synced = Counter("leadline_worker_synced", "Leads the CRM accepted", registry=r)
+        self.retried = Counter("leadline_worker_retried", "Leads sent to a retry tier",
+                               ["tier"], registry=r)
+        self.dead_lettered = Counter("leadline_worker_dead_lettered", "Leads sent to the DLQ",
+                                     ["reason"], registry=r)
+        self.crm_seconds = Histogram(
+            "leadline_worker_crm_seconds", "CRM call duration", ["outcome"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.in_flight = Gauge("leadline_worker_in_flight", "Leads being handled", registry=r)
+        self.connected = Gauge("leadline_worker_broker_connected", "1 while connected", registry=r)
+        self.republish_failures = Counter(
+            "leadline_worker_republish_failures", "Retry/DLQ publishes not confirmed (left unacked)",
+            registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def metrics_app(metrics: Metrics, ready: Callable[[], bool]) -> web.Application:
+    async def serve_metrics(_: web.Request) -> web.Response:
+        response = web.Response(body=metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok = ready()
+        return web.json_response({"status": "ready" if ok else "not ready"}, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", serve_metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+

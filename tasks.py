@@ -113,3 +113,9 @@ def status(c: Context) -> None:
     from leadline import status as status_module
 
     raise SystemExit(status_module.main([]))
+
+
+@task(help={"leads": "how many leads (default 5,000)", "concurrency": "visitors at once"})
+def soak(c: Context, leads: int = 5000, concurrency: int = 32) -> None:
+    """Chaos soak: leads through the real pipeline while it breaks, then the accounting."""
+    c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency}", pty=False)

@@ -1,0 +1,273 @@
+"""`./dev soak`: the chaos soak. N leads through the real proxy, broker, worker
+and fake CRM while things break, then the accounting.
+
+Chaos, by progress of accepted leads: the worker is SIGKILLed at 20% and 70%
+(and restarted), the broker closes every connection at 40%, the proxy
+restarts at 55%. The fake CRM answers 503 to 30% of calls and stores then
+times out on 5%. About 2% of the leads use the CRM's reject domain: those
+must end in the dead-letter queue. The client retries like the page's
+outbox: the same Idempotency-Key until a 202, with backoff.
+
+Exit status 0 only when lost = 0, duplicate CRM records = 0 and every lead
+is where it belongs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aiohttp
+
+from leadline.config import DEFAULT_AMQP_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+REJECT_DOMAIN = "reject.test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def ctl(*args: str) -> str:
+    done = subprocess.run(["rabbitmqctl", "--quiet", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.log_dir / f"{self.name}.log").open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, *self.argv], cwd=ROOT,
+                                         env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Tally:
+    accepted: set[str] = field(default_factory=set)
+    rejected_domain: set[str] = field(default_factory=set)
+    answers: Counter[int] = field(default_factory=Counter)
+    network_errors: int = 0
+    chaos: list[str] = field(default_factory=list)
+
+
+async def wait_http(session: aiohttp.ClientSession, url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as answer:
+                if answer.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} was not ready after {timeout:.0f}s")
+
+
+async def submit(session: aiohttp.ClientSession, url: str, i: int, tally: Tally) -> None:
+    """One visitor's outbox entry: retried with the same key until the proxy takes it."""
+    key = str(uuid.uuid4())
+    domain = REJECT_DOMAIN if i % 50 == 7 else "example.com"
+    lead = {"name": f"Soak {i}", "email": f"soak{i}@{domain}", "consent": True, "company": "Soak Ltd"}
+    body = json.dumps(lead).encode()
+    delay = 0.05
+    while True:
+        try:
+            async with session.post(url, data=body, headers={
+                "Content-Type": "application/json", "Idempotency-Key": key,
+                "Origin": "http://127.0.0.1:8000"}, timeout=aiohttp.ClientTimeout(total=10)) as answer:
+                tally.answers[answer.status] += 1
+                if answer.status == 202:
+                    tally.accepted.add(key)
+                    if domain == REJECT_DOMAIN:
+                        tally.rejected_domain.add(key)
+                    return
+                if answer.status < 500 and answer.status != 429:
+                    raise RuntimeError(f"lead {i}: the proxy refused it for good with {answer.status}")
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            tally.network_errors += 1
+        await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 2.0)
+
+
+async def run(leads: int, concurrency: int, quiet_timeout: float) -> int:
+    started = time.monotonic()
+    base = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
+    vhost = f"leadline-soak-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if shutil.which("rabbitmqctl") is None:
+        print("soak: needs rabbitmqctl (the broker's own CLI) to make a vhost and drop connections",
+              file=sys.stderr)
+        return 2
+    ctl("add_vhost", vhost)
+    ctl("set_permissions", "-p", vhost, urlsplit(base).username or "guest", ".*", ".*", ".*")
+    amqp_url = urlunsplit(urlsplit(base)._replace(path="/" + quote(vhost, safe="")))
+    log_dir = Path(tempfile.mkdtemp(prefix="leadline-soak-"))
+    ports = {"proxy": free_port(), "crm": free_port()}
+    common = {"AMQP_URL": amqp_url, "QUEUE_PREFIX": "soak", "LOG_LEVEL": "WARNING"}
+    crm = Proc("crm", ["-m", "worker.fakecrm", "--port", str(ports["crm"]), "--fail-rate", "0.3",
+                       "--timeout-rate", "0.05"], {}, log_dir)
+    worker_env = {**common, "CRM_URL": f"http://127.0.0.1:{ports['crm']}/leads", "CRM_TIMEOUT": "1",
+                  "RETRY_DELAYS": "200ms,500ms,1s", "MAX_ATTEMPTS": "30", "WORKER_METRICS_PORT": "0",
+                  "SHUTDOWN_GRACE": "5s"}
+    worker = Proc("worker", ["-m", "worker"], worker_env, log_dir)
+    proxy = Proc("proxy", ["-m", "proxy", "--port", str(ports["proxy"])],
+                 {**common, "RATE_LIMIT": "off"}, log_dir)
+    procs = [crm, worker, proxy]
+    tally = Tally()
+    crm_url = f"http://127.0.0.1:{ports['crm']}"
+    proxy_url = f"http://127.0.0.1:{ports['proxy']}"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+            for proc in procs:
+                proc.start()
+            await wait_http(session, f"{crm_url}/_stats")
+            await wait_http(session, f"{proxy_url}/readyz")
+
+            def crash_worker() -> None:
+                worker.kill()
+                worker.start()
+
+            def restart_proxy() -> None:
+                proxy.stop()
+                proxy.start()
+
+            def drop_connections() -> None:
+                ctl("close_all_connections", "--vhost", vhost, "soak: chaos")
+
+            chaos_points = iter([
+                (0.20, "worker SIGKILLed and restarted", crash_worker),
+                (0.40, "broker closed every connection", drop_connections),
+                (0.55, "proxy restarted", restart_proxy),
+                (0.70, "worker SIGKILLed and restarted", crash_worker),
+            ])
+            next_chaos = next(chaos_points, None)
+
+            async def chaos_monkey() -> None:
+                nonlocal next_chaos
+                while next_chaos is not None:
+                    if len(tally.accepted) >= next_chaos[0] * leads:
+                        await asyncio.to_thread(next_chaos[2])
+                        tally.chaos.append(f"at {len(tally.accepted)} accepted: {next_chaos[1]}")
+                        next_chaos = next(chaos_points, None)
+                    await asyncio.sleep(0.02)
+
+            monkey = asyncio.create_task(chaos_monkey())
+            semaphore = asyncio.Semaphore(concurrency)
+
+            async def one(i: int) -> None:
+                async with semaphore:
+                    await submit(session, f"{proxy_url}/api/forms/lead", i, tally)
+
+            await asyncio.gather(*(one(i) for i in range(leads)))
+            submitted_at = time.monotonic()
+            monkey.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monkey
+
+            # Quiet: every accepted lead is in the CRM or the dead-letter queue, and stays so.
+            in_crm: Counter[str] = Counter()
+            dead: set[str] = set()
+            deadline = time.monotonic() + quiet_timeout
+            while time.monotonic() < deadline:
+                async with session.get(f"{crm_url}/_leads") as answer:
+                    in_crm = Counter(str(rec["id"]) for rec in await answer.json())
+                dead = await asyncio.to_thread(dead_letter_ids, amqp_url)
+                if tally.accepted <= (set(in_crm) | dead):
+                    break
+                await asyncio.sleep(1)
+            async with session.get(f"{crm_url}/_stats") as answer:
+                crm_stats = await answer.json()
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        with contextlib.suppress(RuntimeError):
+            ctl("delete_vhost", vhost)
+
+    lost = tally.accepted - set(in_crm) - dead
+    duplicates = sum(n - 1 for n in in_crm.values() if n > 1)
+    misplaced = (tally.rejected_domain & set(in_crm)) | ((tally.accepted - tally.rejected_domain) & dead)
+    print("\nLeadline chaos soak")
+    print(f"  leads submitted          {leads} (concurrency {concurrency})")
+    for line in tally.chaos:
+        print(f"  chaos                    {line}")
+    print(f"  proxy answers            {dict(sorted(tally.answers.items()))}, "
+          f"network errors {tally.network_errors}")
+    print(f"  accepted                 {len(tally.accepted)}")
+    print(f"  in the CRM               {len(set(in_crm) & tally.accepted)}")
+    print(f"  dead-lettered            {len(dead & tally.accepted)} "
+          f"(expected {len(tally.rejected_domain)}: the {REJECT_DOMAIN} leads)")
+    print(f"  lost                     {len(lost)}")
+    print(f"  duplicate CRM records    {duplicates}")
+    print(f"  misplaced                {len(misplaced)}")
+    print(f"  CRM calls                {crm_stats}")
+    total = time.monotonic() - started
+    print(f"  took                     {submitted_at - started:.1f}s to submit, {total:.1f}s in all")
+    print(f"  logs                     {log_dir}")
+    ok = not lost and not duplicates and not misplaced and len(tally.accepted) == leads
+    print("  result                   " + ("PASS" if ok else "FAIL"))
+    return 0 if ok else 1
+
+
+def dead_letter_ids(amqp_url: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-m", "worker", "dlq", "list", "--json"], cwd=ROOT,
+                          env={**os.environ, "AMQP_URL": amqp_url, "QUEUE_PREFIX": "soak"},
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        return set()
+    return {str(json.loads(line)["id"]) for line in done.stdout.splitlines() if line.strip()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="./dev soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--quiet-timeout", type=float, default=300.0,
+                        help="seconds to wait for every lead to settle")
+    args = parser.parse_args()
+    if args.leads < 10:
+        parser.error("--leads must be at least 10")
+    return asyncio.run(run(args.leads, args.concurrency, args.quiet_timeout))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The app factory: the routes, the middleware and the resources the app owns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import web
+
+from leadline.schemas import FormSchema, load_schemas
+from leadline.topology import Topology
+from proxy import views
+from proxy.cors import Cors
+from proxy.edge import edge
+from proxy.metrics import Metrics
+from proxy.publisher import Publisher
+from proxy.ratelimit import RateLimiter
+from proxy.settings import Settings
+from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, SETTINGS
+from proxy.validation import Validator
+
+
+def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = None) -> web.Application:
+    """The proxy; it connects to the broker on start-up and reconnects on its own."""
+    app = web.Application(middlewares=[edge], client_max_size=settings.max_body_bytes)
+    metrics = Metrics()
+    app[SETTINGS] = settings
+    app[FORMS] = {name: Validator(form) for name, form in (forms or load_schemas()).items()}
+    app[CORS] = Cors(settings.allowed_origins)
+    app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+    app[METRICS] = metrics
+    app[PUBLISHER] = Publisher(settings.amqp_url, Topology(prefix=settings.queue_prefix), metrics,
+                               timeout=settings.publish_timeout)
+    app.router.add_post("/api/forms/{form}", views.submit)
+    app.router.add_route("OPTIONS", "/api/forms/{form}", views.preflight)
+    app.router.add_get("/healthz", views.healthz)
+    app.router.add_get("/readyz", views.readyz)
+    app.router.add_get("/metrics", views.metrics)
+    app.cleanup_ctx.append(_broker)
+    return app
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    """Start the broker's connection loop without waiting for it: /readyz tells when."""
+    publisher = app[PUBLISHER]
+    await publisher.start()
+    yield
+    await publisher.stop()

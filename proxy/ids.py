@@ -1,0 +1,40 @@
+"""The submission id (`Idempotency-Key`) and the W3C trace context of a request.
+
+Both are pure checks: a bad key is the client's mistake (400), a bad or
+missing `traceparent` is replaced, because tracing must never refuse a lead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+# A UUID matches this too; the charset keeps keys safe in headers, logs and AMQP.
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+
+def submission_id(header: str | None) -> str | None:
+    """The key when it is well formed, a fresh uuid4 when absent, None when malformed."""
+    if header is None:
+        return str(uuid.uuid4())
+    if _IDEMPOTENCY_KEY.fullmatch(header):
+        return header
+    return None
+
+
+def valid_traceparent(header: str | None) -> bool:
+    if not header:
+        return False
+    match = _TRACEPARENT.fullmatch(header)
+    return match is not None and match.group(1) != _ZERO_TRACE and match.group(2) != _ZERO_SPAN
+
+
+def traceparent(header: str | None) -> str:
+    """The client's `traceparent` when valid, else the start of a new, sampled trace."""
+    if header is not None and valid_traceparent(header):
+        return header
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"

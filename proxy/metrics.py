@@ -1,0 +1,60 @@
+"""The proxy's Prometheus metrics, in a registry of the app's own.
+
+A registry per app (not the process-global one) lets tests build many apps
+in one process without "duplicated timeseries" errors.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Publish-to-confirm takes about a millisecond on a quiet broker; the upper
+# buckets show a broker under pressure, up to the publish timeout.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.accepted = Counter(
+            "leadline_proxy_accepted", "Submissions confirmed by the broker (answered 202/303).",
+            ["form"], registry=self.registry)
+        self.refused = Counter(
+            "leadline_proxy_refused", "Submissions not queued, by reason.",
+            ["reason"], registry=self.registry)
+        self.publish_seconds = Histogram(
+            "leadline_proxy_publish_seconds", "Publish until the broker's confirm, in seconds.",
+            buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.broker_connected = Gauge(
+            "leadline_proxy_broker_connected", "1 while the proxy holds a broker connection.",
+            registry=self.registry)
+        self.broker_connects = Counter(
+            "leadline_proxy_broker_connects", "Broker connections made (reconnects included).",
+            registry=self.registry)
+
+        # labels() takes a lock and a dict lookup per call; the children are few.
+        self._accepted: dict[str, Counter] = {}
+        self._refused: dict[str, Counter] = {}
+
+    def accept(self, form: str) -> None:
+        child = self._accepted.get(form)
+        if child is None:
+            child = self._accepted[form] = self.accepted.labels(form)
+        child.inc()
+
+    def refuse(self, reason: str) -> None:
+        child = self._refused.get(reason)
+        if child is None:
+            child = self._refused[reason] = self.refused.labels(reason)
+        child.inc()
+
+    def set_broker_state(self, connected: bool) -> None:
+        self.broker_connected.set(1 if connected else 0)
+        if connected:
+            self.broker_connects.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

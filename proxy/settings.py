@@ -1,0 +1,114 @@
+"""The proxy's settings: one frozen object, read from the environment once.
+
+Every parser names its setting, so a bad value stops start-up with one line
+(`ConfigError`) that says which setting and why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from leadline import config
+from leadline.config import Rate
+from leadline.errors import ConfigError
+from leadline.topology import DEFAULT_PREFIX
+
+DEFAULT_ORIGINS = "http://127.0.0.1:8000,http://localhost:8000"
+DEFAULT_THANKS_PATH = "/thanks/{form}/"
+DEFAULT_RATE = Rate(30, 60.0)
+LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# A path on the site's origin: no scheme, no host, no "//" that a browser would
+# read as another host, no query; `{form}` is the only placeholder.
+_THANKS_PATH = re.compile(r"^/(?!/)[A-Za-z0-9._~/{}-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    amqp_url: str = config.DEFAULT_AMQP_URL
+    queue_prefix: str = DEFAULT_PREFIX
+    allowed_origins: frozenset[str] = frozenset(DEFAULT_ORIGINS.split(","))
+    rate_limit: Rate | None = DEFAULT_RATE
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    max_body_bytes: int = 16384
+    publish_timeout: float = 5.0
+    thanks_path: str = DEFAULT_THANKS_PATH
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Every setting from `environ`; the first bad one raises `ConfigError`."""
+
+        def get(name: str, default: str) -> str:
+            return config.get(environ, name, default)
+
+        return cls(
+            amqp_url=config.parse_amqp_url("AMQP_URL", get("AMQP_URL", config.DEFAULT_AMQP_URL)),
+            queue_prefix=config.parse_prefix("QUEUE_PREFIX", get("QUEUE_PREFIX", DEFAULT_PREFIX)),
+            allowed_origins=_parse_origins(get("ALLOWED_ORIGINS", DEFAULT_ORIGINS)),
+            rate_limit=config.parse_rate("RATE_LIMIT", get("RATE_LIMIT", "30/min")),
+            trusted_proxies=parse_networks("TRUSTED_PROXIES", get("TRUSTED_PROXIES", "")),
+            max_body_bytes=config.parse_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES", "16384"), minimum=256),
+            publish_timeout=_positive_duration("PUBLISH_TIMEOUT", get("PUBLISH_TIMEOUT", "5s")),
+            thanks_path=parse_thanks_path("THANKS_PATH", get("THANKS_PATH", DEFAULT_THANKS_PATH)),
+            log_level=_parse_log_level("LOG_LEVEL", get("LOG_LEVEL", "INFO")),
+            host=get("PROXY_HOST", "127.0.0.1").strip(),
+            port=parse_port("PROXY_PORT", get("PROXY_PORT", "8080")),
+        )
+
+
+def _parse_origins(text: str) -> frozenset[str]:
+    origins = config.parse_origins("ALLOWED_ORIGINS", text)
+    if not origins:
+        raise ConfigError("ALLOWED_ORIGINS", "needs at least one origin, such as https://example.com")
+    return origins
+
+
+def _positive_duration(setting: str, text: str) -> float:
+    seconds = config.parse_duration(setting, text)
+    if seconds <= 0:
+        raise ConfigError(setting, "must be longer than zero")
+    return seconds
+
+
+def _parse_log_level(setting: str, text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(setting, f"{text!r} is not one of {', '.join(sorted(LOG_LEVELS))}")
+    return level
+
+
+def parse_port(setting: str, text: str) -> int:
+    port = config.parse_int(setting, text, minimum=0)
+    if port > 65535:
+        raise ConfigError(setting, f"must be at most 65535, got {port}")
+    return port
+
+
+def parse_networks(setting: str, text: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, 127.0.0.1`)."""
+    networks: list[IpNetwork] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(setting, f"{part!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
+def parse_thanks_path(setting: str, text: str) -> str:
+    path = text.strip()
+    leftover = path.replace("{form}", "")
+    if not _THANKS_PATH.match(path) or "{" in leftover or "}" in leftover:
+        raise ConfigError(setting, f"{text!r} must be a path such as /thanks/{{form}}/ "
+                          "({form} is the only placeholder)")
+    return path

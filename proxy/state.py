@@ -1,0 +1,23 @@
+"""Typed keys for what the app and each request carry."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy.cors import Cors
+from proxy.metrics import Metrics
+from proxy.publisher import Publisher
+from proxy.ratelimit import RateLimiter
+from proxy.settings import Settings
+from proxy.validation import Validator
+
+SETTINGS = web.AppKey("settings", Settings)
+FORMS = web.AppKey("forms", dict[str, Validator])
+CORS = web.AppKey("cors", Cors)
+LIMITER: web.AppKey[RateLimiter | None] = web.AppKey("limiter")
+METRICS = web.AppKey("metrics", Metrics)
+PUBLISHER = web.AppKey("publisher", Publisher)
+
+# What the handler learned about a request (form, submission id, trace id),
+# for the one log line the edge middleware writes.
+REQUEST_LOG = web.RequestKey("request_log", dict[str, str])

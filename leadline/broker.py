@@ -83,6 +83,11 @@ class Broker:
         return self._connected.is_set()
 
     @property
+    def connection(self) -> AbstractConnection | None:
+        """The live connection, if any: for side channels such as queue statistics."""
+        return self._connection if self.connected else None
+
+    @property
     def channel(self) -> AbstractChannel:
         """The live channel, or `BrokerUnavailable`."""
         channel = self._channel

@@ -4,10 +4,14 @@ worker's queue gauges, which the alert rules watch."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiormq
 from aiormq.abc import AbstractConnection
+from prometheus_client import CollectorRegistry, Gauge
 
 from leadline.topology import Topology
 
@@ -44,3 +48,31 @@ async def read_queue_stats(connection: AbstractConnection, topology: Topology) -
         if not channel.is_closed:
             await channel.close()
     return stats
+
+
+class QueueGauges:
+    """`leadline_queue_messages{queue,role}` and `leadline_queue_consumers{queue,role}`,
+    the gauges the alert rules watch, refreshed by `watch()` on an interval."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Gauge("leadline_queue_messages", "Messages (ready + unacked) in each queue",
+                              ["queue", "role"], registry=registry)
+        self.consumers = Gauge("leadline_queue_consumers", "Consumers of each queue",
+                               ["queue", "role"], registry=registry)
+
+    def update(self, stats: list[QueueStat]) -> None:
+        for stat in stats:
+            if stat.messages is not None:
+                self.messages.labels(stat.name, stat.role).set(stat.messages)
+            if stat.consumers is not None:
+                self.consumers.labels(stat.name, stat.role).set(stat.consumers)
+
+    async def watch(self, connection: Callable[[], AbstractConnection | None], topology: Topology,
+                    interval: float = 15.0) -> None:
+        """Refresh forever (cancel to stop); skip a round while there is no connection."""
+        while True:
+            current = connection()
+            if current is not None and not current.is_closed:
+                with contextlib.suppress(aiormq.exceptions.AMQPError, ConnectionError, OSError):
+                    self.update(await read_queue_stats(current, topology))
+            await asyncio.sleep(interval)

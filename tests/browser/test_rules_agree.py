@@ -1,0 +1,51 @@
+"""One schema, three uses: the browser's checks say what the proxy's 422 says.
+
+The rules the plugin embeds in the built page are run by rules.js in Chromium
+and compared with `leadline.schemas.FormSchema.errors()` on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from leadline.schemas import load_schemas
+
+pytestmark = pytest.mark.browser
+
+SAMPLES: list[dict[str, Any]] = [
+    {},
+    {"name": "Ada Lovelace", "email": "ada@example.com", "consent": True},
+    {"name": "Ada", "email": "ada@example.com", "consent": False},
+    {"name": "   ", "email": "ada@example", "consent": True},
+    {"name": "Ada", "email": "not an address", "consent": True, "company": "x" * 121},
+    {"name": "Ada", "email": "a@b.co", "consent": "yes"},
+    {"name": "ü" * 120, "email": "a@b.co", "consent": True},
+    {"name": "ü" * 121, "email": "a@b.co", "consent": True, "message": "m" * 4001},
+    {"name": "", "email": "", "consent": True},
+    {"name": 7, "email": "a@b.co", "consent": True},
+]
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, site_url: str) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(site_url)
+    yield page
+    context.close()
+
+
+@pytest.mark.parametrize("data", SAMPLES, ids=[json.dumps(s)[:40] for s in SAMPLES])
+def test_browser_checks_match_the_proxy_validator(page: Page, data: dict[str, Any]) -> None:
+    in_browser = page.evaluate("""async (data) => {
+        const { check } = await import('/theme/js/rules.js');
+        const rules = JSON.parse(document.querySelector('form[data-leadform=lead] .leadform-rules').textContent);
+        return check(rules, data);
+    }""", data)
+    on_proxy = [e.as_dict() for e in load_schemas()["lead"].errors(data)]
+    assert in_browser == on_proxy

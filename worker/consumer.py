@@ -154,7 +154,7 @@ class Worker:
         if isinstance(lead, Poison):
             await self._dead_letter(message, headers, ctx, attempts=story.attempts_of(headers),
                                     kind=story.KIND_POISON, reason="poison",
-                                    error_class=lead.error_class, error=lead.reason, status=None)
+                                    error_class=lead.error_class, error=lead.reason, crm_status=None)
             return
 
         attempt = story.attempts_of(headers) + 1
@@ -193,12 +193,12 @@ class Worker:
 
     async def _dead_letter(
         self, message: DeliveredMessage, headers: dict[str, Any], ctx: dict[str, Any], *,
-        attempts: int, kind: str, reason: str, error_class: str, error: str, status: int | None,
+        attempts: int, kind: str, reason: str, error_class: str, error: str, crm_status: int | None,
         lead: Lead | None = None,
     ) -> None:
         new_headers = story.failure_headers(
             headers, attempts=attempts, kind=kind, error_class=error_class, error=error,
-            crm_status=status, now=utc_now_iso(), dead=True)
+            crm_status=crm_status, now=utc_now_iso(), dead=True)
         if await self._republish(message, self.topology.dead_letter_queue, new_headers, ctx):
             await self._ack(message)
             self.metrics.dead_lettered.labels(reason).inc()
@@ -250,5 +250,6 @@ class Worker:
 def _failure(result: CrmResult) -> dict[str, Any]:
     """The story fields of a failed CRM call."""
     if result.status is None:
-        return {"error_class": result.error_class, "error": result.error, "status": None}
-    return {"error_class": f"HTTP{result.status}", "error": result.summary, "status": result.status}
+        return {"error_class": result.error_class, "error": result.error, "crm_status": None}
+    return {"error_class": f"HTTP{result.status}", "error": result.summary,
+            "crm_status": result.status}

@@ -49,6 +49,7 @@ class StaticSite:
 
     def __init__(self, root: Path) -> None:
         handler = functools.partial(_Quiet, directory=str(root))
+        self.root = root
         self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -69,11 +70,16 @@ def proxy_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def site_url(tmp_path_factory: pytest.TempPathFactory, proxy_port: int) -> Iterator[str]:
+def site(tmp_path_factory: pytest.TempPathFactory, proxy_port: int) -> Iterator[StaticSite]:
     out = tmp_path_factory.mktemp("site")
     build_site(out, f"http://127.0.0.1:{proxy_port}/api/forms")
-    with StaticSite(out) as site:
-        yield site.url
+    with StaticSite(out) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def site_url(site: StaticSite) -> str:
+    return site.url
 
 
 def get_json(url: str) -> Any:
@@ -130,6 +136,11 @@ class Stack:
     def leads(self, email: str) -> list[dict[str, Any]]:
         """What the CRM stored for this e-mail address."""
         return [lead for lead in get_json(f"{self.crm_url}/_leads") if lead.get("lead", {}).get("email") == email]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call the CRM received, each with the Idempotency-Key as `id`."""
+        calls: list[dict[str, Any]] = get_json(f"{self.crm_url}/_calls")
+        return calls
 
     def stats(self) -> dict[str, int]:
         stats: dict[str, int] = get_json(f"{self.crm_url}/_stats")

@@ -2,8 +2,8 @@
 and fake CRM while things break, then the accounting.
 
 Chaos, by progress of accepted leads: the worker is SIGKILLed at 20% and 70%
-(and restarted), the broker closes every connection at 40%, the proxy
-restarts at 55%. The fake CRM answers 503 to 30% of calls and stores then
+(and restarted), the broker closes every connection at 35%, the proxy
+restarts at 50%. The fake CRM answers 503 to 30% of calls and stores then
 times out on 5%. About 2% of the leads use the CRM's reject domain: those
 must end in the dead-letter queue. The client retries like the page's
 outbox: the same Idempotency-Key until a 202, with backoff.
@@ -130,7 +130,7 @@ async def submit(session: aiohttp.ClientSession, url: str, i: int, tally: Tally)
         delay = min(delay * 2, 2.0)
 
 
-async def run(leads: int, concurrency: int, quiet_timeout: float) -> int:
+async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -> int:
     started = time.monotonic()
     base = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
     vhost = f"leadline-soak-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -174,35 +174,40 @@ async def run(leads: int, concurrency: int, quiet_timeout: float) -> int:
             def drop_connections() -> None:
                 ctl("close_all_connections", "--vhost", vhost, "soak: chaos")
 
-            chaos_points = iter([
+            chaos_points = [
                 (0.20, "worker SIGKILLed and restarted", crash_worker),
-                (0.40, "broker closed every connection", drop_connections),
-                (0.55, "proxy restarted", restart_proxy),
+                (0.35, "broker closed every connection", drop_connections),
+                (0.50, "proxy restarted", restart_proxy),
                 (0.70, "worker SIGKILLed and restarted", crash_worker),
-            ])
-            next_chaos = next(chaos_points, None)
+            ]
+
+            submitted = asyncio.Event()
 
             async def chaos_monkey() -> None:
-                nonlocal next_chaos
-                while next_chaos is not None:
-                    if len(tally.accepted) >= next_chaos[0] * leads:
-                        await asyncio.to_thread(next_chaos[2])
-                        tally.chaos.append(f"at {len(tally.accepted)} accepted: {next_chaos[1]}")
-                        next_chaos = next(chaos_points, None)
-                    await asyncio.sleep(0.02)
+                # Each point fires when its share of leads is accepted, or at once
+                # when all are: the rest of the chaos then hits the draining worker.
+                for share, what, action in chaos_points:
+                    while len(tally.accepted) < share * leads and not submitted.is_set():  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)  # polling a counter the submitters bump
+                    at, began = len(tally.accepted), time.monotonic()
+                    await asyncio.to_thread(action)
+                    tally.chaos.append(f"at {at} accepted: {what} ({time.monotonic() - began:.1f}s)")
 
             monkey = asyncio.create_task(chaos_monkey())
             semaphore = asyncio.Semaphore(concurrency)
 
+            t0 = time.monotonic()
+
             async def one(i: int) -> None:
+                # visitors arrive at a steady pace, so the chaos lands mid-traffic
+                await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
                 async with semaphore:
                     await submit(session, f"{proxy_url}/api/forms/lead", i, tally)
 
             await asyncio.gather(*(one(i) for i in range(leads)))
             submitted_at = time.monotonic()
-            monkey.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monkey
+            submitted.set()
+            await monkey
 
             # Quiet: every accepted lead is in the CRM or the dead-letter queue, and stays so.
             in_crm: Counter[str] = Counter()
@@ -227,7 +232,7 @@ async def run(leads: int, concurrency: int, quiet_timeout: float) -> int:
     duplicates = sum(n - 1 for n in in_crm.values() if n > 1)
     misplaced = (tally.rejected_domain & set(in_crm)) | ((tally.accepted - tally.rejected_domain) & dead)
     print("\nLeadline chaos soak")
-    print(f"  leads submitted          {leads} (concurrency {concurrency})")
+    print(f"  leads submitted          {leads} ({rate:g}/s, at most {concurrency} at once)")
     for line in tally.chaos:
         print(f"  chaos                    {line}")
     print(f"  proxy answers            {dict(sorted(tally.answers.items()))}, "
@@ -261,12 +266,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="./dev soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=250.0, help="new visitors per second")
     parser.add_argument("--quiet-timeout", type=float, default=300.0,
                         help="seconds to wait for every lead to settle")
     args = parser.parse_args()
     if args.leads < 10:
         parser.error("--leads must be at least 10")
-    return asyncio.run(run(args.leads, args.concurrency, args.quiet_timeout))
+    return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "dlq":
+            # aiormq would print a traceback-ish line of its own before our one clear line.
+            logging.getLogger("aiormq").setLevel(logging.CRITICAL)
             return asyncio.run(dlq_cli.run(args, os.environ, sys.stdout))
         settings = Settings.from_env()
     except ConfigError as exc:

@@ -18,7 +18,7 @@ from aiohttp import web
 from pamqp.commands import Basic
 
 from leadline.message import lead_properties
-from leadline.topology import Topology, declare_for_publishing
+from leadline.topology import Topology, declare_all, declare_for_publishing
 from tests.support.ports import free_port
 from worker.consumer import Worker
 from worker.dlq import DeadLetter, browse
@@ -97,6 +97,11 @@ async def publish(amqp_url: str, topology: Topology, leads: Iterable[tuple[str, 
             for sid, fields in leads
         ]
         assert all(isinstance(c, Basic.Ack) for c in confirms)
+
+
+async def declare(amqp_url: str, topology: Topology) -> None:
+    async with amqp_channel(amqp_url) as channel:
+        await declare_all(channel, topology)
 
 
 async def publish_raw(amqp_url: str, routing_key: str, body: bytes, properties: Basic.Properties,

@@ -33,7 +33,7 @@ AUTHOR_FEED_RSS = None
 DISPLAY_PAGES_ON_MENU = False
 
 PLUGIN_PATHS = [str(HERE / "site")]
-PLUGINS = ["leadform"]
+PLUGINS = ["leadform", "compact"]
 
 # The form plugin (site/leadform). The environment variable LEADFORM_ENDPOINT
 # overrides "endpoint" at build time; see site/leadform/README.md.

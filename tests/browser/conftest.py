@@ -34,8 +34,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def build_site(out: Path, endpoint: str) -> None:
     """A real Pelican build, as `./dev build` runs it."""
     env = {**os.environ, "LEADFORM_ENDPOINT": endpoint}
-    done = subprocess.run([sys.executable, "-m", "pelican", "content", "-o", str(out), "-s", "pelicanconf.py"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    args = [sys.executable, "-m", "pelican", "content", "-o", str(out), "-s", "pelicanconf.py"]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -83,7 +83,7 @@ def site_url(site: StaticSite) -> str:
 
 
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - our own test URL
+    with urllib.request.urlopen(url, timeout=5) as answer:
         return json.load(answer)
 
 
@@ -135,7 +135,8 @@ class Stack:
 
     def leads(self, email: str) -> list[dict[str, Any]]:
         """What the CRM stored for this e-mail address."""
-        return [lead for lead in get_json(f"{self.crm_url}/_leads") if lead.get("lead", {}).get("email") == email]
+        leads: list[dict[str, Any]] = get_json(f"{self.crm_url}/_leads")
+        return [lead for lead in leads if lead.get("lead", {}).get("email") == email]
 
     def calls(self) -> list[dict[str, Any]]:
         """Every call the CRM received, each with the Idempotency-Key as `id`."""

@@ -44,7 +44,8 @@ def page(browser: Browser, site_url: str) -> Iterator[Page]:
 def test_browser_checks_match_the_proxy_validator(page: Page, data: dict[str, Any]) -> None:
     in_browser = page.evaluate("""async (data) => {
         const { check } = await import('/theme/js/rules.js');
-        const rules = JSON.parse(document.querySelector('form[data-leadform=lead] .leadform-rules').textContent);
+        const script = document.querySelector('form[data-leadform=lead] .leadform-rules');
+        const rules = JSON.parse(script.textContent);
         return check(rules, data);
     }""", data)
     on_proxy = [e.as_dict() for e in load_schemas()["lead"].errors(data)]

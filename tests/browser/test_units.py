@@ -92,6 +92,8 @@ def test_retry_after_reads_seconds_and_http_dates(page: Page) -> None:
 
 def test_each_submission_gets_a_fresh_uuid_and_trace_id(page: Page) -> None:
     a, b = js(page, "outbox.js", "return [m.entry('lead', '/x', {}), m.entry('lead', '/x', {})];")
-    assert a["id"] != b["id"] and len(a["id"]) == 36
-    assert a["trace"] != b["trace"] and len(a["trace"]) == 32
-    assert a["attempts"] == 0 and a["form"] == "lead"
+    assert a["id"] != b["id"]
+    assert len(a["id"]) == 36
+    assert a["trace"] != b["trace"]
+    assert len(a["trace"]) == 32
+    assert (a["attempts"], a["form"]) == (0, "lead")

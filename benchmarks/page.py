@@ -1,0 +1,222 @@
+"""`./dev bench page`: how fast the landing page says "thank you".
+
+Builds the site, serves it locally, starts the real proxy on RabbitMQ, and
+drives Debian's Chromium with a network round trip of RTT_MS (Chrome's own
+network emulation) on every request. Twenty submissions each:
+
+- the outbox (the built page): click -> `data-state=queued`, with the request
+  stored in IndexedDB; the send happens afterwards;
+- the baseline, a naive form on the same page that awaits the proxy's 202
+  (preflight + POST over the same emulated network) before it thanks.
+
+Times are measured inside the page, from the click event to the state change.
+Also prints the form's shipped JS + CSS size and writes screenshots at phone
+(390x844) and desktop (1280x800) widths to bench-results/.
+
+    python -m benchmarks.page [--rtt-ms 100] [--submissions 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import aiormq
+from playwright.sync_api import Page, sync_playwright
+
+from leadline.config import DEFAULT_AMQP_URL
+from leadline.topology import Topology
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+BUDGET = 15 * 1024
+FORM = "form[data-leadform=lead]"
+# Records the click and the moment the form says queued, inside the page.
+PROBE = """() => {
+  const form = document.querySelector('form[data-leadform=lead]');
+  window.__clicks = []; window.__queued = [];
+  form.querySelector('button').addEventListener('click', (e) => __clicks.push(e.timeStamp), true);
+  new MutationObserver(() => form.dataset.state === 'queued' && __queued.push(performance.now()))
+    .observe(form, { attributes: true, attributeFilter: ['data-state'] });
+}"""
+# The obvious implementation: thank only after the proxy answered.
+NAIVE = """<script>
+const form = document.querySelector('form[data-leadform=lead]');
+form.noValidate = true;
+form.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  form.dataset.state = 'saving';
+  const data = { name: form.elements.name.value, email: form.elements.email.value,
+                 consent: form.elements.consent.checked };
+  const res = await fetch(form.action, { method: 'POST', body: JSON.stringify(data),
+    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': crypto.randomUUID() } });
+  form.dataset.state = res.status === 202 ? 'queued' : 'error';
+  form.reset();
+});
+</script>"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve(root: Path) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def proxy(port: int, site: str, prefix: str, amqp_url: str) -> Iterator[None]:
+    env = {**os.environ, "AMQP_URL": amqp_url, "QUEUE_PREFIX": prefix, "ALLOWED_ORIGINS": site,
+           "RATE_LIMIT": "off", "LOG_LEVEL": "WARNING"}
+    child = subprocess.Popen([sys.executable, "-m", "proxy", "--port", str(port)], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or child.poll() is not None:
+                    raise SystemExit("bench page: the proxy did not get ready") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        child.terminate()
+        child.wait(15)
+        asyncio.run(_delete(amqp_url, Topology(prefix=prefix)))
+
+
+async def _delete(amqp_url: str, topology: Topology) -> None:
+    connection = await aiormq.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        for queue in (topology.work_queue, topology.dead_letter_queue):
+            await channel.queue_delete(queue)
+        await channel.exchange_delete(topology.work_exchange)
+    finally:
+        await connection.close()
+
+
+def build(out: Path, endpoint: str) -> None:
+    env = {**os.environ, "LEADFORM_ENDPOINT": endpoint}
+    subprocess.run([sys.executable, "-m", "pelican", "content", "-o", str(out), "-s", "pelicanconf.py", "-q"],
+                   cwd=ROOT, env=env, check=True)
+    # The baseline page: the same form, the naive script instead of the outbox.
+    html = (out / "index.html").read_text()
+    module = html[html.index('<script type="module"'):]
+    html = html.replace(module[: module.index("</script>") + 9], "").replace("</body>", NAIVE + "</body>")
+    (out / "naive").mkdir()
+    (out / "naive" / "index.html").write_text(html)
+
+
+def submit_many(page: Page, url: str, count: int, rtt_ms: int) -> list[float]:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": rtt_ms,
+                                                   "downloadThroughput": -1, "uploadThroughput": -1})
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    page.evaluate(PROBE)
+    for i in range(count):
+        page.fill(f"{FORM} [name=name]", f"Bench {i}")
+        page.fill(f"{FORM} [name=email]", f"bench+{uuid.uuid4().hex[:8]}@example.com")
+        page.check(f"{FORM} [name=consent]")
+        page.click(f"{FORM} button[type=submit]")
+        page.wait_for_function("(n) => window.__queued.length >= n", arg=i + 1, timeout=30_000)
+    clicks: list[float] = page.evaluate("window.__clicks")
+    queued: list[float] = page.evaluate("window.__queued")
+    return [q - c for c, q in zip(clicks, queued, strict=True)]
+
+
+def screenshots(page: Page, url: str) -> list[Path]:
+    RESULTS.mkdir(exist_ok=True)
+    shots = []
+    for name, width, height in (("phone", 390, 844), ("desktop", 1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        for suffix, full in (("", False), ("-full", True)):
+            shots.append(RESULTS / f"page-{name}{suffix}.png")
+            page.screenshot(path=str(shots[-1]), full_page=full)
+        page.click(f"{FORM} button[type=submit]")  # empty: the errors next to the fields
+        page.locator(FORM).screenshot(path=str(RESULTS / f"form-{name}-errors.png"))
+        shots.append(RESULTS / f"form-{name}-errors.png")
+    return shots
+
+
+def sizes(out: Path) -> dict[str, int]:
+    files = [*sorted((out / "theme" / "js").glob("*.js")), out / "theme" / "css" / "leadform.css"]
+    return {f.name: f.stat().st_size for f in files}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.page", description=__doc__.split("\n")[0])
+    parser.add_argument("--rtt-ms", type=int, default=100, help="emulated network round trip (default 100)")
+    parser.add_argument("--submissions", type=int, default=20)
+    args = parser.parse_args(argv)
+    amqp_url = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
+    port = free_port()
+    with TemporaryDirectory() as tmp, serve(Path(tmp) / "site") as site:
+        out = Path(tmp) / "site"
+        build(out, f"http://127.0.0.1:{port}/api/forms")
+        with proxy(port, site, f"benchpage{uuid.uuid4().hex[:8]}", amqp_url), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            results = {}
+            for name, path in (("outbox (this page)", "/"), ("baseline: await the proxy", "/naive/")):
+                context = browser.new_context()
+                results[name] = submit_many(context.new_page(), site + path, args.submissions, args.rtt_ms)
+                context.close()
+            context = browser.new_context()
+            shots = screenshots(context.new_page(), site + "/")
+            context.close()
+            browser.close()
+        shipped = sizes(out)
+    print(f"click -> thank-you (data-state=queued), {args.submissions} submissions, "
+          f"emulated RTT {args.rtt_ms} ms, real proxy on RabbitMQ:")
+    for name, times in results.items():
+        print(f"  {name:28} median {statistics.median(times):7.1f} ms   "
+              f"p90 {sorted(times)[int(len(times) * 0.9) - 1]:7.1f} ms   max {max(times):7.1f} ms")
+    total = sum(shipped.values())
+    print(f"form JS + CSS shipped: {total} bytes ({total / 1024:.1f} KiB; budget {BUDGET // 1024} KiB) "
+          + ", ".join(f"{k} {v}" for k, v in shipped.items()))
+    print("screenshots: " + ", ".join(str(s.relative_to(ROOT)) for s in shots))
+
+
+if __name__ == "__main__":
+    main()

@@ -23,8 +23,8 @@ RELATIVE_URLS = False
 DIRECT_TEMPLATES: list[str] = []
 PAGE_URL = "{slug}/"
 PAGE_SAVE_AS = "{slug}/index.html"
-for _kind in ("ARCHIVES", "AUTHORS", "AUTHOR", "CATEGORIES", "CATEGORY", "TAGS", "TAG"):
-    globals()[f"{_kind}_SAVE_AS"] = ""
+ARCHIVES_SAVE_AS = AUTHORS_SAVE_AS = AUTHOR_SAVE_AS = ""
+CATEGORIES_SAVE_AS = CATEGORY_SAVE_AS = TAGS_SAVE_AS = TAG_SAVE_AS = ""
 FEED_ALL_ATOM = None
 CATEGORY_FEED_ATOM = None
 TRANSLATION_FEED_ATOM = None
@@ -33,10 +33,13 @@ AUTHOR_FEED_RSS = None
 DISPLAY_PAGES_ON_MENU = False
 
 PLUGIN_PATHS = [str(HERE / "site")]
+# leadform: forms from schemas/ and their thank-you pages; compact: the theme's
+# JS and CSS shipped without comments (site/compact/__init__.py says why it is safe).
 PLUGINS = ["leadform", "compact"]
 
 # The form plugin (site/leadform). The environment variable LEADFORM_ENDPOINT
-# overrides "endpoint" at build time; see site/leadform/README.md.
+# overrides "endpoint" at build time; see site/leadform/README.md. Errors in
+# these settings are logged and the defaults used: `pelican --fatal errors` stops instead.
 LEADFORM = {
     "endpoint": "http://127.0.0.1:8080/api/forms",
     "schema_dir": str(HERE / "schemas"),

@@ -95,8 +95,12 @@ def test_browser_closed_while_queued_delivers_once_after_reopening(playwright: P
     context.close()  # type: ignore[attr-defined]
 
 
-def test_two_tabs_send_a_queued_submission_once(browser: Browser, site_url: str, proxy_down: Stack) -> None:
+@pytest.mark.parametrize("locks", ["web locks", "storage lease"])
+def test_two_tabs_send_a_queued_submission_once(browser: Browser, site_url: str, proxy_down: Stack,
+                                                locks: str) -> None:
     context = browser.new_context()
+    if locks == "storage lease":  # a browser without the Web Locks API
+        context.add_init_script("Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });")
     first, second = context.new_page(), context.new_page()
     first.goto(site_url)
     email = fill(first)

@@ -6,6 +6,7 @@ A bad setting stops start-up with one line naming it and exit code 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"proxy: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.configure(settings.log_level)
+    # The JSON lines never show the caller, thread or process: do not collect
+    # them for every record (the logging docs' own advice for hot paths).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # access_log=None: the edge middleware writes the one line per request.
     web.run_app(app, host=host, port=port, access_log=None, print=None,
                 loop=uvloop.new_event_loop(), shutdown_timeout=settings.publish_timeout + 1)

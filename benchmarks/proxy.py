@@ -1,0 +1,298 @@
+"""`./dev bench proxy`: the edge proxy against the obvious implementation.
+
+Both servers run as their own processes on the same RabbitMQ (each with a
+queue prefix of its own, deleted afterwards); a load generator in a third
+process posts valid leads over 64 keep-alive connections on loopback and
+measures accepted leads/s and the latency of each request. Then the proxy
+takes a long run (100,000 requests by default) while its RSS is sampled at
+the start, the middle and the end: memory must stay flat.
+
+The obvious implementation (`--role baseline`) is what one writes first: an
+aiohttp handler doing `await request.json()`, jsonschema validation, and an
+aiormq publish awaiting the confirm, on the default asyncio loop.
+
+    python -m benchmarks.proxy [--requests N] [--soak N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiormq
+from aiohttp import web
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from pamqp.commands import Basic
+
+from leadline.config import DEFAULT_AMQP_URL
+from leadline.schemas import SCHEMA_DIR
+from leadline.topology import Topology, declare_for_publishing
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 64
+LEAD = {"name": "Ada Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
+        "message": "We would like a demo of the pipeline.", "consent": True}
+
+
+# --- the obvious implementation ----------------------------------------------------------
+
+async def _baseline_app(amqp_url: str, topology: Topology) -> web.Application:
+    schema = json.loads((SCHEMA_DIR / "lead.schema.json").read_text())
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    connection = await aiormq.connect(amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    await declare_for_publishing(channel, topology)
+
+    async def submit(request: web.Request) -> web.Response:
+        data = await request.json()
+        try:
+            validator.validate(data)
+        except ValidationError as exc:
+            return web.json_response({"status": "invalid", "message": exc.message}, status=422)
+        submission_id = request.headers.get("Idempotency-Key") or str(uuid.uuid4())
+        await channel.basic_publish(
+            json.dumps(data).encode(), exchange=topology.work_exchange,
+            routing_key=topology.routing_key("lead"), mandatory=True,
+            properties=Basic.Properties(delivery_mode=2, message_id=submission_id,
+                                        content_type="application/json"))
+        return web.json_response({"status": "queued", "id": submission_id}, status=202)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def close(app: web.Application) -> None:
+        await connection.close()
+
+    app = web.Application()
+    app.router.add_post("/api/forms/{form}", submit)
+    app.router.add_get("/readyz", healthz)
+    app.on_cleanup.append(close)
+    return app
+
+
+def serve_baseline(port: int) -> None:
+    topology = Topology(prefix=os.environ["QUEUE_PREFIX"])
+    amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    web.run_app(_baseline_app(amqp_url, topology), host="127.0.0.1", port=port,
+                access_log=None, print=None)
+
+
+# --- the load generator --------------------------------------------------------------------
+
+async def _load(url: str, requests: int, concurrency: int) -> dict[str, Any]:
+    body = json.dumps(LEAD).encode()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    remaining = requests
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one_connection() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers={
+                        "Content-Type": "application/json"}) as answer:
+                    await answer.read()
+                latencies.append(time.perf_counter() - started)
+                statuses[answer.status] = statuses.get(answer.status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_connection() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": requests, "elapsed_s": elapsed, "statuses": statuses,
+        "accepted_per_s": statuses.get(202, 0) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def run_load(url: str, requests: int, concurrency: int) -> None:
+    import uvloop  # the generator should spend as little CPU as it can, for both sides
+
+    print(json.dumps(uvloop.run(_load(url, requests, concurrency))))
+
+
+# --- the orchestration ---------------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _server(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(proc, port)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 20.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"bench: server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"bench: server on port {port} not ready in {timeout:g}s")
+
+
+def _load_run(port: int, requests: int) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}/api/forms/lead"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.proxy", "--role", "load", "--url", url,
+         "--requests", str(requests), "--concurrency", str(CONCURRENCY)],
+        cwd=ROOT, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _purge_or_delete(amqp_url: str, topologies: list[Topology], delete: bool) -> None:
+    connection = await aiormq.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        for topology in topologies:
+            for queue in (topology.work_queue, topology.dead_letter_queue):
+                if delete:
+                    await channel.queue_delete(queue)
+                else:
+                    await channel.queue_purge(queue)
+            if delete:
+                await channel.exchange_delete(topology.work_exchange)
+    finally:
+        await connection.close()
+
+
+def _describe(name: str, result: dict[str, Any]) -> str:
+    return (f"{name:<9} {result['accepted_per_s']:>8.0f} leads/s   p50 {result['p50_ms']:6.2f} ms   "
+            f"p99 {result['p99_ms']:6.2f} ms   server CPU {result['cpu_us']:5.0f} us/request   "
+            f"statuses {result['statuses']}")
+
+
+def bench(requests: int, soak: int) -> None:
+    amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    tag = uuid.uuid4().hex[:8]
+    ours, theirs = Topology(prefix=f"bench-proxy-{tag}"), Topology(prefix=f"bench-base-{tag}")
+    common = {"AMQP_URL": amqp_url, "RATE_LIMIT": "off", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
+    warmup = max(1000, requests // 10)
+    print(f"proxy benchmark: {requests} valid leads per side at {CONCURRENCY} connections, "
+          f"{os.cpu_count()} CPUs, broker {amqp_url.rsplit('@', 1)[-1]}")
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for name, args, topology in (
+            ("obvious", ["-m", "benchmarks.proxy", "--role", "baseline"], theirs),
+            ("proxy", ["-m", "proxy"], ours),
+        ):
+            port = _free_port()
+            env = {**common, "QUEUE_PREFIX": topology.prefix}
+            with _server([*args, "--port", str(port)], env, port) as proc:
+                _load_run(port, warmup)
+                asyncio.run(_purge_or_delete(amqp_url, [topology], delete=False))
+                cpu = _cpu_seconds(proc.pid)
+                results[name] = _load_run(port, requests)
+                # CPU per request does not depend on how fast the broker confirms
+                results[name]["cpu_us"] = (_cpu_seconds(proc.pid) - cpu) / requests * 1e6
+                asyncio.run(_purge_or_delete(amqp_url, [topology], delete=False))
+            print(_describe(name, results[name]), flush=True)
+        ratio = results["proxy"]["accepted_per_s"] / results["obvious"]["accepted_per_s"]
+        cpu_ratio = results["obvious"]["cpu_us"] / results["proxy"]["cpu_us"]
+        print(f"ratio     {ratio:.2f}x throughput; p99 {results['proxy']['p99_ms']:.2f} ms vs "
+              f"{results['obvious']['p99_ms']:.2f} ms; {cpu_ratio:.2f}x less server CPU per request")
+        if soak:
+            _soak(amqp_url, ours, {**common, "QUEUE_PREFIX": ours.prefix}, soak)
+    finally:
+        asyncio.run(_purge_or_delete(amqp_url, [ours, theirs], delete=True))
+
+
+def _soak(amqp_url: str, topology: Topology, env: dict[str, str], total: int) -> None:
+    port = _free_port()
+    step = max(1000, total // 10)
+    with _server(["-m", "proxy", "--port", str(port)], env, port) as proc:
+        _load_run(port, min(step, 5000))
+        samples = [(0, _rss_mib(proc.pid))]
+        done = 0
+        accepted = 0
+        while done < total:
+            result = _load_run(port, min(step, total - done))
+            done += result["requests"]
+            accepted += result["statuses"].get("202", 0)
+            asyncio.run(_purge_or_delete(amqp_url, [topology], delete=False))
+            samples.append((done, _rss_mib(proc.pid)))
+    middle = min(samples, key=lambda s: abs(s[0] - total / 2))
+    print(f"memory    {total} requests ({accepted} accepted): RSS start {samples[0][1]:.1f} MiB, "
+          f"middle ({middle[0]}) {middle[1]:.1f} MiB, end {samples[-1][1]:.1f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.proxy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000, help="per side (default 20000)")
+    parser.add_argument("--soak", type=int, default=100_000,
+                        help="requests of the memory run, 0 to skip (default 100000)")
+    parser.add_argument("--quick", action="store_true", help="5000 per side, a 20000 memory run")
+    parser.add_argument("--role", choices=["bench", "baseline", "load"], default="bench",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "baseline":
+        serve_baseline(args.port)
+    elif args.role == "load":
+        run_load(args.url, args.requests, args.concurrency)
+    elif args.quick:
+        bench(5000, 20_000)
+    else:
+        bench(args.requests, args.soak)
+
+
+if __name__ == "__main__":
+    main()

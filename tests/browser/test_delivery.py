@@ -100,7 +100,7 @@ def test_two_tabs_send_a_queued_submission_once(browser: Browser, site_url: str,
                                                 locks: str) -> None:
     context = browser.new_context()
     if locks == "storage lease":  # a browser without the Web Locks API
-        context.add_init_script("Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });")
+        context.add_init_script("Object.defineProperty(Navigator.prototype, 'locks', { get: () => null });")
     first, second = context.new_page(), context.new_page()
     first.goto(site_url)
     email = fill(first)

@@ -8,11 +8,14 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from leadline.queuestats import QueueGauges
+
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.queues = QueueGauges(r)
         self.synced = Counter("leadline_worker_synced", "Leads the CRM accepted", registry=r)
         self.retried = Counter("leadline_worker_retried", "Leads sent to a retry tier",
                                ["tier"], registry=r)

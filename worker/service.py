@@ -39,11 +39,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         "max_attempts": settings.max_attempts, "prefetch": settings.prefetch,
         "crm_url": settings.crm_url, "metrics_port": settings.metrics_port})
     await worker.start()
+    # Queue depths and consumers for the alert rules (DLQ not empty, no consumer...)
+    watcher = asyncio.create_task(metrics.queues.watch(lambda: worker.broker.connection, topology))
     try:
         await stop.wait()
         log.info("stopping: no new leads, finishing those in flight",
                  extra={"in_flight": worker.in_flight, "grace_s": settings.shutdown_grace})
     finally:
+        watcher.cancel()
         await worker.stop()
         if runner is not None:
             await runner.cleanup()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import aiormq
-from aiormq.abc import DeliveredMessage
 import pytest
+from aiormq.abc import DeliveredMessage
 from prometheus_client import CollectorRegistry, generate_latest
 
 from leadline.message import lead_properties

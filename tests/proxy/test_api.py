@@ -281,3 +281,32 @@ async def test_healthz_readyz_and_metrics(client: Client) -> None:
     assert 'leadline_proxy_refused_total{reason="invalid"} 1.0' in text
     assert "leadline_proxy_publish_seconds_count 1.0" in text
     assert "leadline_proxy_broker_connected 1.0" in text
+
+
+async def test_opaque_null_origin_is_403(client: Client) -> None:
+    status, _, _ = await post_json(client, VALID_LEAD, {"Origin": "null"})
+    assert status == 403
+
+
+async def test_form_post_without_origin_or_referer_is_queued_with_a_thank_you_page(
+        client: Client, amqp: aiormq.abc.AbstractChannel, topology: Topology) -> None:
+    async with client.post("/api/forms/lead", data="name=Ada&email=a%40b.co&consent=on",
+                           allow_redirects=False, headers={
+                               "Content-Type": "application/x-www-form-urlencoded",
+                               "Accept": "text/html"}) as answer:
+        # nowhere allowlisted to send the visitor back to: say thanks here instead
+        assert answer.status == 202
+        assert "Thank you" in await answer.text()
+    assert len(await drain(amqp, topology.work_queue)) == 1
+
+
+async def test_an_unexpected_error_is_a_json_500_and_logged(
+        client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(body: bytes) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("proxy.bodies.decode_json", broken)
+    status, payload, headers = await post_json(client, VALID_LEAD)
+    assert (status, payload["status"]) == (500, "error")
+    assert headers["Cache-Control"] == "no-store"
+    assert any(r.message == "unhandled error" and r.exc_info for r in caplog.records)

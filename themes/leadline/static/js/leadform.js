@@ -9,7 +9,7 @@ const SAY = {
   saving: 'Saving…',
   queued: 'Thank you! We have your request and are sending it to our team.',
   earlier: 'Thank you! Your earlier request is saved on this device and on its way.',
-  offline: 'Thank you! Your request is saved on this device and will be sent once we can reach our server.',
+  offline: 'Thank you! Your request is saved on this device and will be sent once our server is reachable.',
   sent: 'Thank you! Your request has reached our team. We will get back to you within one business day.',
   invalid: 'Please correct the fields marked below.',
   rejected: 'We could not accept your request: please correct the fields marked below and send it again.',

@@ -41,7 +41,7 @@ class Service:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - our own test URL
+                with urllib.request.urlopen(url, timeout=1) as answer:
                     if answer.status == expect:
                         return
             except urllib.error.HTTPError as exc:

@@ -73,3 +73,13 @@ def test_trace_context_is_kept_when_valid_and_started_when_not() -> None:
         made = traceparent(bad)
         assert made != bad
         assert valid_traceparent(made)
+
+
+def test_generated_ids_are_distinct_version_4_uuids_across_pool_refills() -> None:
+    import uuid
+
+    ids = [submission_id(None) for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(uuid.UUID(i).version == 4 for i in ids)
+    traces = {traceparent(None) for _ in range(500)}
+    assert len(traces) == 500

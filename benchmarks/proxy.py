@@ -3,7 +3,10 @@
 Both servers run as their own processes on the same RabbitMQ (each with a
 queue prefix of its own, deleted afterwards); a load generator in a third
 process posts valid leads over 64 keep-alive connections on loopback and
-measures accepted leads/s and the latency of each request. Then the proxy
+measures accepted leads/s and the latency of each request. The two sides are
+measured in alternating rounds, and the CPU time each server used per request
+is printed too: on a shared 2-core machine the throughput moves with the
+background load, the CPU per request much less. Then the proxy
 takes a long run (100,000 requests by default) while its RSS is sampled at
 the start, the middle and the end: memory must stay flat.
 
@@ -25,7 +28,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +116,8 @@ async def _load(url: str, requests: int, concurrency: int) -> dict[str, Any]:
         started = time.perf_counter()
         await asyncio.gather(*(one_connection() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": requests, "elapsed_s": elapsed, "statuses": statuses,
-        "accepted_per_s": statuses.get(202, 0) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-    }
+    return {"requests": requests, "elapsed_s": elapsed, "statuses": statuses,
+            "latencies_ms": [round(t * 1000, 3) for t in latencies]}
 
 
 def run_load(url: str, requests: int, concurrency: int) -> None:
@@ -211,41 +209,76 @@ async def _purge_or_delete(amqp_url: str, topologies: list[Topology], delete: bo
         await connection.close()
 
 
-def _describe(name: str, result: dict[str, Any]) -> str:
-    return (f"{name:<9} {result['accepted_per_s']:>8.0f} leads/s   p50 {result['p50_ms']:6.2f} ms   "
-            f"p99 {result['p99_ms']:6.2f} ms   server CPU {result['cpu_us']:5.0f} us/request   "
-            f"statuses {result['statuses']}")
+class Side:
+    """One server under test and what its rounds measured."""
+
+    def __init__(self, name: str, args: list[str], topology: Topology) -> None:
+        self.name, self.args, self.topology = name, args, topology
+        self.port = _free_port()
+        self.pid = 0
+        self.elapsed = self.cpu = 0.0
+        self.requests = 0
+        self.statuses: dict[str, int] = {}
+        self.latencies: list[float] = []
+
+    def measure(self, amqp_url: str, requests: int) -> None:
+        cpu = _cpu_seconds(self.pid)
+        result = _load_run(self.port, requests)
+        # CPU per request does not depend on how fast the broker confirms
+        self.cpu += _cpu_seconds(self.pid) - cpu
+        self.elapsed += result["elapsed_s"]
+        self.requests += requests
+        for status, count in result["statuses"].items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        self.latencies.extend(result["latencies_ms"])
+        asyncio.run(_purge_or_delete(amqp_url, [self.topology], delete=False))
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.statuses.get("202", 0) / self.elapsed
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.requests * 1e6
+
+    def describe(self) -> str:
+        return (f"{self.name:<9} {self.accepted_per_s:>8.0f} leads/s   p50 {self.percentile(0.5):6.2f} ms   "
+                f"p99 {self.percentile(0.99):6.2f} ms   server CPU {self.cpu_us:5.0f} us/request   "
+                f"statuses {self.statuses}")
 
 
-def bench(requests: int, soak: int) -> None:
+def bench(requests: int, soak: int, rounds: int = 4) -> None:
+    """Both servers up at once, measured in alternating rounds (A B B A ...), so
+    that a change in the machine's background load falls on both sides alike."""
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     tag = uuid.uuid4().hex[:8]
     ours, theirs = Topology(prefix=f"bench-proxy-{tag}"), Topology(prefix=f"bench-base-{tag}")
     common = {"AMQP_URL": amqp_url, "RATE_LIMIT": "off", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
-    warmup = max(1000, requests // 10)
-    print(f"proxy benchmark: {requests} valid leads per side at {CONCURRENCY} connections, "
-          f"{os.cpu_count()} CPUs, broker {amqp_url.rsplit('@', 1)[-1]}")
-    results: dict[str, dict[str, Any]] = {}
+    sides = [Side("obvious", ["-m", "benchmarks.proxy", "--role", "baseline"], theirs),
+             Side("proxy", ["-m", "proxy"], ours)]
+    print(f"proxy benchmark: {requests} valid leads per side at {CONCURRENCY} connections in "
+          f"{rounds} alternating rounds, {os.cpu_count()} CPUs, broker {amqp_url.rsplit('@', 1)[-1]}")
     try:
-        for name, args, topology in (
-            ("obvious", ["-m", "benchmarks.proxy", "--role", "baseline"], theirs),
-            ("proxy", ["-m", "proxy"], ours),
-        ):
-            port = _free_port()
-            env = {**common, "QUEUE_PREFIX": topology.prefix}
-            with _server([*args, "--port", str(port)], env, port) as proc:
-                _load_run(port, warmup)
-                asyncio.run(_purge_or_delete(amqp_url, [topology], delete=False))
-                cpu = _cpu_seconds(proc.pid)
-                results[name] = _load_run(port, requests)
-                # CPU per request does not depend on how fast the broker confirms
-                results[name]["cpu_us"] = (_cpu_seconds(proc.pid) - cpu) / requests * 1e6
-                asyncio.run(_purge_or_delete(amqp_url, [topology], delete=False))
-            print(_describe(name, results[name]), flush=True)
-        ratio = results["proxy"]["accepted_per_s"] / results["obvious"]["accepted_per_s"]
-        cpu_ratio = results["obvious"]["cpu_us"] / results["proxy"]["cpu_us"]
-        print(f"ratio     {ratio:.2f}x throughput; p99 {results['proxy']['p99_ms']:.2f} ms vs "
-              f"{results['obvious']['p99_ms']:.2f} ms; {cpu_ratio:.2f}x less server CPU per request")
+        with ExitStack() as stack:
+            for side in sides:
+                env = {**common, "QUEUE_PREFIX": side.topology.prefix}
+                side.pid = stack.enter_context(_server([*side.args, "--port", str(side.port)], env,
+                                                       side.port)).pid
+                _load_run(side.port, max(1000, requests // 10))  # warm up
+                asyncio.run(_purge_or_delete(amqp_url, [side.topology], delete=False))
+            for round_ in range(rounds):
+                for side in sides if round_ % 2 == 0 else sides[::-1]:
+                    side.measure(amqp_url, requests // rounds)
+        base, proxy = sides
+        for side in sides:
+            print(side.describe())
+        print(f"ratio     {proxy.accepted_per_s / base.accepted_per_s:.2f}x throughput; p99 "
+              f"{proxy.percentile(0.99):.2f} ms vs {base.percentile(0.99):.2f} ms; "
+              f"{base.cpu_us / proxy.cpu_us:.2f}x less server CPU per request", flush=True)
         if soak:
             _soak(amqp_url, ours, {**common, "QUEUE_PREFIX": ours.prefix}, soak)
     finally:

@@ -5,7 +5,8 @@ closing the channel: RabbitMQ requeues unacked messages of a classic queue at
 their original positions, so looking never loses or reorders anything.
 Replay publishes a copy to the work exchange and acks the letter only after
 the broker confirmed the copy: a crash in between leaves a duplicate, never
-a loss (the CRM write is idempotent).
+a loss (the CRM write is idempotent). `dlq process` (worker/dlq_process.py)
+drives the same machinery letter by letter: `open_dlq`, `take`, `replay`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from worker import story
 
 H_REPLAYED_AT = "x-leadline-replayed-at"
 PUBLISH_TIMEOUT = 10.0
+GET_TIMEOUT = 10.0
+PERSONAL_DATA_NOTICE = ("contains personal data (the leads' names and e-mail addresses): "
+                        "keep it only as long as needed, share it with nobody")
 # The failure story a replayed lead starts without: it gets a fresh set of attempts.
 RESET_ON_REPLAY = (H_FIRST_FAILURE_AT, H_LAST_FAILURE_AT, H_ERROR_CLASS, H_ERROR, H_CRM_STATUS,
                    H_FAILURE_KIND, H_DEAD_AT)
@@ -165,6 +169,20 @@ class Browse:
     def letters(self) -> list[DeadLetter]:
         return [describe(m.body, m.header.properties) for m in self.messages]
 
+    async def ready(self) -> int:
+        """Letters ready in the DLQ now (not counting those taken and unacked)."""
+        ok = await self.channel.queue_declare(self.topology.dead_letter_queue, passive=True)
+        return int(ok.message_count or 0) if ok is not None else 0
+
+    async def take(self) -> DeliveredMessage | None:
+        """The next letter, unacked: invisible to everyone else until settled or handed back.
+
+        Not kept in `messages`: a caller going letter by letter holds only what it needs.
+        """
+        message = await self.channel.basic_get(self.topology.dead_letter_queue, no_ack=False,
+                                               timeout=GET_TIMEOUT)
+        return None if isinstance(message.delivery, Basic.GetEmpty) else message
+
     def select(self, ids: Collection[str] | None) -> list[DeliveredMessage]:
         """All letters (`ids` None) or those with one of the ids, in queue order."""
         if ids is None:
@@ -175,10 +193,14 @@ class Browse:
         assert message.delivery_tag is not None
         await self.channel.basic_ack(message.delivery_tag)
 
-    async def replay(self, message: DeliveredMessage) -> None:
-        """Confirmed copy to the work exchange first, then the ack: never a loss."""
+    async def replay(self, message: DeliveredMessage, headers: dict[str, Any] | None = None) -> None:
+        """Confirmed copy to the work exchange first, then the ack: never a loss.
+
+        `headers` are the copy's (default: `replay_headers`, a person's fresh start).
+        """
         props = message.header.properties
-        headers = replay_headers(props.headers or {}, utc_now_iso())
+        if headers is None:
+            headers = replay_headers(props.headers or {}, utc_now_iso())
         form = story.text(headers.get(H_FORM)) or "unknown"
         confirmation = await self.channel.basic_publish(
             message.body, exchange=self.topology.work_exchange,
@@ -191,23 +213,29 @@ class Browse:
 
 
 @contextlib.asynccontextmanager
-async def browse(connection: AbstractConnection, topology: Topology,
-                 limit: int | None = None) -> AsyncIterator[Browse]:
-    """Take up to `limit` letters (all by default); the rest go back when done."""
+async def open_dlq(connection: AbstractConnection, topology: Topology) -> AsyncIterator[Browse]:
+    """A confirming channel on the DLQ; whatever was taken and not acked goes back at the end."""
     channel = await connection.channel(publisher_confirms=True)
     try:
         await declare_for_publishing(channel, topology)
-        taken = Browse(channel, topology)
-        while limit is None or len(taken.messages) < limit:
-            message = await channel.basic_get(topology.dead_letter_queue, no_ack=False, timeout=10.0)
-            if isinstance(message.delivery, Basic.GetEmpty):
-                break
-            taken.messages.append(message)
-        yield taken
+        yield Browse(channel, topology)
     finally:
         # Closing the channel requeues every letter not acked, in place.
         with contextlib.suppress(Exception):
             await channel.close()
+
+
+@contextlib.asynccontextmanager
+async def browse(connection: AbstractConnection, topology: Topology,
+                 limit: int | None = None) -> AsyncIterator[Browse]:
+    """Take up to `limit` letters (all by default); the rest go back when done."""
+    async with open_dlq(connection, topology) as taken:
+        while limit is None or len(taken.messages) < limit:
+            message = await taken.take()
+            if message is None:
+                break
+            taken.messages.append(message)
+        yield taken
 
 
 async def purge_all(connection: AbstractConnection, topology: Topology) -> int:

@@ -1,4 +1,4 @@
-"""`python -m worker dlq list|show|replay|purge|export`: the operator's side of the DLQ."""
+"""`python -m worker dlq list|show|replay|purge|export|process`: the operator's side of the DLQ."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ import orjson
 from leadline import config
 from leadline.broker import connect_once
 from leadline.topology import DEFAULT_PREFIX, Topology
-from worker.dlq import DeadLetter, browse, purge_all
+from worker.dlq import PERSONAL_DATA_NOTICE, DeadLetter, browse, purge_all
 
-PERSONAL_DATA_NOTICE = ("contains personal data (the leads' names and e-mail addresses): "
-                        "keep it only as long as needed, share it with nobody")
 CSV_FIELDS = ("id", "form", "attempts", "kind", "status", "error_class", "error", "failed_at",
               "first_failure_at", "dead_at", "received_at", "redrives", "lead")
 
@@ -59,6 +57,18 @@ def add_parser(subparsers: Any) -> None:
     export = cmds.add_parser("export", help=f"every letter with its lead ({PERSONAL_DATA_NOTICE})")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--output", metavar="FILE", help="write here (mode 0600) instead of stdout")
+    # Values are checked by dlq_process.Options.parse: one line naming the option, exit 2.
+    process = cmds.add_parser("process", help="re-drive temporary failures, report what needs a person")
+    process.add_argument("--min-age", default="1h", metavar="DURATION",
+                         help="re-drive a temporary failure once dead this long (default 1h)")
+    process.add_argument("--max-redrives", default="3", metavar="N",
+                         help="re-drives per lead before it needs a person (default 3)")
+    process.add_argument("--report", metavar="DIR", help=f"write the report here (mode 0600; it "
+                         f"{PERSONAL_DATA_NOTICE}); printed without it")
+    process.add_argument("--every", metavar="DURATION", help="a pass every DURATION until SIGTERM "
+                         "(a container); without it, one pass (cron, a Kubernetes CronJob)")
+    process.add_argument("--metrics-port", metavar="PORT", help="with --every: serve /metrics here "
+                         "(on WORKER_METRICS_HOST, default 127.0.0.1)")
 
 
 class UsageError(Exception):
@@ -68,6 +78,15 @@ class UsageError(Exception):
 async def run(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str]) -> int:
     settings = ToolSettings.from_env(environ)
     command: str = args.dlq_command
+    if command == "process":
+        from leadline import logs
+        from worker import dlq_process
+
+        options = dlq_process.Options.parse(args.min_age, args.max_redrives, args.report, args.every,
+                                            args.metrics_port)
+        logs.configure(environ.get("LOG_LEVEL", "INFO"))
+        return await dlq_process.run(options, settings.amqp_url, settings.topology, out,
+                                     metrics_host=environ.get("WORKER_METRICS_HOST", "127.0.0.1"))
     if command in {"replay", "purge"}:
         if bool(args.ids) == bool(args.all):
             raise UsageError(f"dlq {command}: give IDs or --all (not both)")

@@ -30,6 +30,20 @@ class Metrics:
         self.republish_failures = Counter(
             "leadline_worker_republish_failures", "Retry/DLQ publishes not confirmed (left unacked)",
             registry=r)
+        # `python -m worker dlq process` (worker/dlq_process.py); the worker exports them as 0.
+        self.dlq_redriven = Counter("leadline_dlq_redriven", "Dead letters re-driven to the work queue",
+                                    registry=r)
+        self.dlq_reported = Counter("leadline_dlq_reported", "Dead letters reported for a person",
+                                    ["kind"], registry=r)
+        self.dlq_left = Counter(
+            "leadline_dlq_left", "Dead letters a pass left in the DLQ: too_young, needs_person, "
+            "not_confirmed (re-drive publish failed) or not_reached (pass stopped early)",
+            ["why"], registry=r)
+        self.dlq_permanent_waiting = Gauge(
+            "leadline_dlq_permanent_waiting", "Dead letters waiting for a person, as of the last pass",
+            registry=r)
+        self.dlq_last_pass = Gauge("leadline_dlq_last_pass_timestamp_seconds",
+                                   "When the last dlq process pass finished (Unix time)", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

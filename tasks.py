@@ -119,3 +119,16 @@ def status(c: Context) -> None:
 def soak(c: Context, leads: int = 5000, concurrency: int = 32) -> None:
     """Chaos soak: leads through the real pipeline while it breaks, then the accounting."""
     c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency}", pty=False)
+
+
+@task(help={"min_age": "re-drive temporary failures dead this long (default 1h)",
+            "max_redrives": "re-drives per lead before it needs a person (default 3)",
+            "report": "folder for the CSV + Markdown report (personal data); printed without it",
+            "every": "loop: a pass every DURATION until Ctrl-C (needs --report)"})
+def dlq_process(c: Context, min_age: str = "1h", max_redrives: int = 3, report: str = "",
+                every: str = "") -> None:
+    """Re-drive dead letters time can heal; report those that need a person."""
+    args = ["--min-age", min_age, "--max-redrives", str(max_redrives)]
+    args += ["--report", report] if report else []
+    args += ["--every", every] if every else []
+    c.run(f"{PY} -m worker dlq process " + " ".join(shlex.quote(a) for a in args), pty=False)

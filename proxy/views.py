@@ -36,12 +36,16 @@ async def submit(request: web.Request) -> web.Response:
     app = request.app
     headers = request.headers
     name = request.match_info["form"]
-    log_fields = request[REQUEST_LOG] = {"form": name}
+    # Read before any refusal so that every request's log line carries them.
+    sid = submission_id(headers.get("Idempotency-Key"))
+    trace = traceparent(headers.get("traceparent"))
+    log_fields = request[REQUEST_LOG] = {"form": name, "trace_id": trace[3:35]}
+    if sid is not None:
+        log_fields["id"] = sid
     origin_header = headers.get("Origin")
     origin = request_origin(origin_header, headers.get("Referer"))
     is_form = request.content_type == bodies.FORM
     answer_headers: dict[str, str] = {}
-    sid: str | None = None
     try:
         validator = app[FORMS].get(name)
         if validator is None:
@@ -58,13 +62,9 @@ async def submit(request: web.Request) -> web.Response:
             if wait:
                 raise Refusal(429, "rate_limited", "too many submissions, try again later",
                               headers={"Retry-After": retry_after(wait)})
-        sid = submission_id(headers.get("Idempotency-Key"))
         if sid is None:
             raise Refusal(400, "bad_key", "Idempotency-Key must be a UUID or 8-128 characters "
                           "of letters, digits and _ . : -")
-        trace = traceparent(headers.get("traceparent"))
-        log_fields["id"] = sid
-        log_fields["trace_id"] = trace[3:35]
         answer_headers["Idempotency-Key"] = sid
         if not is_form and request.content_type != bodies.JSON:
             raise Refusal(415, "unsupported_type", "send application/json or "

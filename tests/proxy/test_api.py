@@ -310,3 +310,16 @@ async def test_an_unexpected_error_is_a_json_500_and_logged(
     assert (status, payload["status"]) == (500, "error")
     assert headers["Cache-Control"] == "no-store"
     assert any(r.message == "unhandled error" and r.exc_info for r in caplog.records)
+
+
+async def test_every_request_logs_one_line_with_id_trace_form_status_and_no_email(
+        client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="leadline.proxy.access")
+    await post_json(client, {"name": "Ada", "email": "ada.lovelace@example.com"},
+                    {"Idempotency-Key": "key-0001-abcd", "traceparent": TRACEPARENT})
+    [record] = [r for r in caplog.records if r.name == "leadline.proxy.access"]
+    fields = vars(record)
+    assert (fields["id"], fields["form"], fields["status"]) == ("key-0001-abcd", "lead", 422)
+    assert fields["trace_id"] == TRACEPARENT[3:35]
+    assert fields["duration_ms"] >= 0
+    assert "ada.lovelace@example.com" not in caplog.text

@@ -87,14 +87,16 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
     c.run(f"{PY} -m pytest -q{opts}", pty=False)
 
 
-@task(positional=["which"], help={"which": "proxy, worker, page or all (default)"})
-def bench(c: Context, which: str = "all") -> None:
-    """Benchmarks, each side by side with its baseline in the same run."""
-    names = ["proxy", "worker", "page"] if which == "all" else [which]
-    for name in names:
-        if not (ROOT / "benchmarks" / f"{name}.py").exists():
-            sys.exit(f"bench: no benchmark named {name!r} (choose proxy, worker, page or all)")
-        c.run(f"{PY} -m benchmarks.{name}", pty=False)
+@task(positional=["which"], help={"which": "proxy, worker, page, or all (default: the combined report)",
+                                  "quick": "smaller runs, for a first look"})
+def bench(c: Context, which: str = "all", quick: bool = False) -> None:
+    """Benchmarks, each side by side with its baseline in the same run; report in bench-results/."""
+    if which == "all":
+        c.run(f"{PY} -m benchmarks.report" + (" --quick" if quick else ""), pty=False)
+        return
+    if which not in {"proxy", "worker", "page"}:
+        sys.exit(f"bench: no benchmark named {which!r} (choose proxy, worker, page or all)")
+    c.run(f"{PY} -m benchmarks.{which}", pty=False)
 
 
 @task(help={"flaky": "the fake CRM fails and times out now and then",

@@ -138,6 +138,9 @@ class Broker:
             )
         except aiormq.exceptions.PublishError as exc:
             raise PublishNotConfirmed(f"unroutable: no queue bound for {routing_key!r}") from exc
+        except aiormq.exceptions.DeliveryError as exc:
+            # aiormq raises a broker's nack (a full queue, an internal error) this way
+            raise PublishNotConfirmed(f"the broker nacked the publish: {exc}") from exc
         except TimeoutError as exc:
             raise PublishNotConfirmed(f"no confirm within {timeout:g}s") from exc
         except TRANSIENT_ERRORS as exc:

@@ -12,10 +12,8 @@ from typing import Any
 
 import orjson
 from aiormq.abc import AbstractChannel
-from aiormq.exceptions import DeliveryError
 
 from leadline.broker import Broker
-from leadline.errors import PublishNotConfirmed
 from leadline.message import lead_properties
 from leadline.schemas import FormSchema
 from leadline.topology import Topology, declare_for_publishing
@@ -49,14 +47,9 @@ class Publisher:
         properties = lead_properties(submission_id=submission_id, form=form.name,
                                      schema_id=form.schema_id, traceparent=traceparent)
         started = time.perf_counter()
-        try:
-            await self.broker.publish(
-                orjson.dumps(fields), exchange=self.topology.work_exchange,
-                routing_key=self.topology.routing_key(form.name), properties=properties,
-                timeout=self.timeout,
-            )
-        except DeliveryError as exc:
-            # aiormq raises a broker's nack as DeliveryError, which Broker.publish
-            # does not translate (only its subclass PublishError, the return).
-            raise PublishNotConfirmed(f"broker refused the message: {exc}") from exc
+        await self.broker.publish(
+            orjson.dumps(fields), exchange=self.topology.work_exchange,
+            routing_key=self.topology.routing_key(form.name), properties=properties,
+            timeout=self.timeout,
+        )
         self._metrics.publish_seconds.observe(time.perf_counter() - started)

@@ -124,3 +124,14 @@ async def test_connect_once_fails_fast_with_one_line_and_no_password() -> None:
 async def test_connection_error_types_are_what_aiormq_raises() -> None:
     # Guards TRANSIENT_ERRORS against an aiormq upgrade renaming its errors.
     assert issubclass(aiormq.exceptions.ConnectionClosed, aiormq.exceptions.AMQPConnectionError)
+
+
+async def test_a_nacked_publish_is_not_confirmed(broker: Broker) -> None:
+    # A full queue that rejects new messages makes the broker nack: that must
+    # read as "not confirmed" (a 503 upstream), never as an unexpected error.
+    queue = f"full-{id(broker)}"
+    await broker.channel.queue_declare(queue, auto_delete=True,
+                                       arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+    with pytest.raises(PublishNotConfirmed, match="nack"):
+        await broker.publish(b"{}", exchange="", routing_key=queue, properties=_props(), timeout=5)
+    assert broker.connected

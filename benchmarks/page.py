@@ -41,6 +41,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from benchmarks import results as bench_results
 from leadline.config import DEFAULT_AMQP_URL
+from leadline.net import free_port
 from leadline.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,15 +74,6 @@ form.addEventListener('submit', async (ev) => {
   form.reset();
 });
 </script>"""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _Quiet(SimpleHTTPRequestHandler):

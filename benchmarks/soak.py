@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,16 +35,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 
 from leadline.config import DEFAULT_AMQP_URL
+from leadline.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REJECT_DOMAIN = "reject.test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def ctl(*args: str) -> str:

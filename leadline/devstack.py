@@ -24,10 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit
 
 from leadline.broker import redact_url
 from leadline.config import DEFAULT_AMQP_URL
+from leadline.net import tcp_reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACE_SECONDS = 10.0
@@ -59,15 +59,6 @@ class Child:
     ready_url: str
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
-
-
-def broker_reachable(url: str, timeout: float = 2.0) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout):
-            return True
-    except OSError:
-        return False
 
 
 def port_free(port: int) -> bool:
@@ -159,7 +150,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     amqp_url = env.get("AMQP_URL") or DEFAULT_AMQP_URL
     ports = Ports.from_env(env)
 
-    if not broker_reachable(amqp_url):
+    if not tcp_reachable(amqp_url):
         print(f"up: no RabbitMQ at {redact_url(amqp_url)}; start one with `rabbitmq-server -detached` "
               "(Debian: apt-get install rabbitmq-server) or `docker compose up -d rabbitmq`, "
               "or set AMQP_URL.", file=sys.stderr)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from leadline.config import DEFAULT_AMQP_URL
+from leadline.net import tcp_reachable
 
 VHOST_PREFIX = "leadline-test-"
 
@@ -22,13 +22,8 @@ def base_url() -> str:
     return os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
 
 
-def reachable(url: str, timeout: float = 2.0) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout):
-            return True
-    except OSError:
-        return False
+def reachable(url: str) -> bool:
+    return tcp_reachable(url)
 
 
 def url_for_vhost(url: str, vhost: str) -> str:

@@ -50,7 +50,7 @@ def test_submitting_an_empty_form_marks_fields_and_focuses_the_first(page: Page,
     expect(page.locator("#leadform-lead-name-error")).to_have_text("This field is required.")
     expect(page.locator("#leadform-lead-consent-error")).to_contain_text("must be ticked")
     expect(page.locator(f"{FORM} [name=company]")).not_to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_role("status")).to_have_text("Please correct the fields marked below.")
+    expect(page.get_by_role("status")).to_have_text("Please correct the fields marked above.")
 
 
 @pytest.mark.parametrize("width", [390, 1280])

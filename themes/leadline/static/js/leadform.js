@@ -11,8 +11,8 @@ const SAY = {
   earlier: 'Thank you! Your earlier request is saved on this device and on its way.',
   offline: 'Thank you! Your request is saved on this device and will be sent once our server is reachable.',
   sent: 'Thank you! Your request has reached our team. We will get back to you within one business day.',
-  invalid: 'Please correct the fields marked below.',
-  rejected: 'We could not accept your request: please correct the fields marked below and send it again.',
+  invalid: 'Please correct the fields marked above.',
+  rejected: 'We could not accept your request: please correct the fields marked above and send it again.',
 };
 
 // Typed after the schema; an empty field is "not given", as on the proxy.

@@ -134,3 +134,9 @@ def dlq_process(c: Context, min_age: str = "1h", max_redrives: int = 3, report: 
     args += ["--report", report] if report else []
     args += ["--every", every] if every else []
     c.run(f"{PY} -m worker dlq process " + " ".join(shlex.quote(a) for a in args), pty=False)
+
+
+@task(positional=["args"], help={"args": 'the dlq command and its options, e.g. list or "replay --all"'})
+def dlq(c: Context, args: str = "list") -> None:
+    """The dead-letter tools: ./dev dlq list | show ID | "replay ID" | export …"""
+    c.run(f"{PY} -m worker dlq {args}", pty=False)

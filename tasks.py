@@ -87,7 +87,7 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
     c.run(f"{PY} -m pytest -q{opts}", pty=False)
 
 
-@task(positional=["which"], help={"which": "proxy, worker, page, or all (default: the combined report)",
+@task(help={"which": "proxy, worker, page, or all (default: the combined report)",
                                   "quick": "smaller runs, for a first look"})
 def bench(c: Context, which: str = "all", quick: bool = False) -> None:
     """Benchmarks, each side by side with its baseline in the same run; report in bench-results/."""
@@ -135,8 +135,3 @@ def dlq_process(c: Context, min_age: str = "1h", max_redrives: int = 3, report: 
     args += ["--every", every] if every else []
     c.run(f"{PY} -m worker dlq process " + " ".join(shlex.quote(a) for a in args), pty=False)
 
-
-@task(positional=["args"], help={"args": 'the dlq command and its options, e.g. list or "replay --all"'})
-def dlq(c: Context, args: str = "list") -> None:
-    """The dead-letter tools: ./dev dlq list | show ID | "replay ID" | export …"""
-    c.run(f"{PY} -m worker dlq {args}", pty=False)

@@ -6,15 +6,22 @@ process posts valid leads over 64 keep-alive connections on loopback and
 measures accepted leads/s and the latency of each request. The two sides are
 measured in alternating rounds, and the CPU time each server used per request
 is printed too: on a shared 2-core machine the throughput moves with the
-background load, the CPU per request much less. Then the proxy
-takes a long run (100,000 requests by default) while its RSS is sampled at
-the start, the middle and the end: memory must stay flat.
+background load, the CPU per request much less. So is what the broker and the
+load generator spent per request: on one machine they share its cores with
+the server, which puts a ceiling on any server's throughput. Then the proxy
+takes a long run (100,000 requests by default) while its RSS (all its
+processes together) is sampled at the start, the middle and the end: memory
+must stay flat.
+
+Ours runs with `PROXY_WORKERS=2` (`--workers`), the setting recommended for a
+2-core machine; the baseline is one process, as the issue defines it.
+Figures also go to `BENCH_RESULTS_DIR` (see `benchmarks.results`).
 
 The obvious implementation (`--role baseline`) is what one writes first: an
 aiohttp handler doing `await request.json()`, jsonschema validation, and an
 aiormq publish awaiting the confirm, on the default asyncio loop.
 
-    python -m benchmarks.proxy [--requests N] [--soak N] [--quick]
+    python -m benchmarks.proxy [--requests N] [--soak N] [--quick] [--workers N]
 """
 
 from __future__ import annotations
@@ -39,12 +46,15 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from pamqp.commands import Basic
 
+from benchmarks import results as bench_results
 from leadline.config import DEFAULT_AMQP_URL
 from leadline.schemas import SCHEMA_DIR
 from leadline.topology import Topology, declare_for_publishing
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 64
+# PROXY_WORKERS for ours: one process per core of this 2-core machine (README).
+RECOMMENDED_WORKERS = "2"
 LEAD = {"name": "Ada Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
         "message": "We would like a demo of the pipeline.", "consent": True}
 
@@ -171,26 +181,61 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 20.0)
 
 
 def _load_run(port: int, requests: int) -> dict[str, Any]:
+    import resource
+
     url = f"http://127.0.0.1:{port}/api/forms/lead"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.proxy", "--role", "load", "--url", url,
          "--requests", str(requests), "--concurrency", str(CONCURRENCY)],
         cwd=ROOT, capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = json.loads(done.stdout)
+    # the only child reaped meanwhile is the load generator (servers run on)
+    result["load_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (a proxy with workers is a parent and children)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time the process and its children used so far."""
+    total = 0
+    for one in _tree(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _broker_pid() -> int | None:
+    """The local RabbitMQ (beam.smp) if this machine runs it and we may read it."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "beam.smp":
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
 
 
 def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    total = 0
+    for one in _tree(pid):
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024 if total else float("nan")
 
 
 async def _purge_or_delete(amqp_url: str, topologies: list[Topology], delete: bool) -> None:
@@ -216,16 +261,19 @@ class Side:
         self.name, self.args, self.topology = name, args, topology
         self.port = _free_port()
         self.pid = 0
-        self.elapsed = self.cpu = 0.0
+        self.elapsed = self.cpu = self.broker_cpu = self.load_cpu = 0.0
         self.requests = 0
         self.statuses: dict[str, int] = {}
         self.latencies: list[float] = []
 
-    def measure(self, amqp_url: str, requests: int) -> None:
+    def measure(self, amqp_url: str, requests: int, broker: int | None) -> None:
         cpu = _cpu_seconds(self.pid)
+        broker_cpu = _cpu_seconds(broker) if broker else 0.0
         result = _load_run(self.port, requests)
         # CPU per request does not depend on how fast the broker confirms
         self.cpu += _cpu_seconds(self.pid) - cpu
+        self.broker_cpu += (_cpu_seconds(broker) if broker else 0.0) - broker_cpu
+        self.load_cpu += result["load_cpu_s"]
         self.elapsed += result["elapsed_s"]
         self.requests += requests
         for status, count in result["statuses"].items():
@@ -250,42 +298,71 @@ class Side:
                 f"p99 {self.percentile(0.99):6.2f} ms   server CPU {self.cpu_us:5.0f} us/request   "
                 f"statuses {self.statuses}")
 
+    def budget(self) -> str:
+        """Where the machine's CPU went per request, and what that leaves any server."""
+        broker = self.broker_cpu / self.requests * 1e6
+        load = self.load_cpu / self.requests * 1e6
+        cores = os.cpu_count() or 1
+        ceiling = cores / ((broker + load) / 1e6) if broker + load else float("inf")
+        return (f"{self.name:<9} per request: server {self.cpu_us:4.0f} us + broker {broker:4.0f} us + "
+                f"load generator {load:4.0f} us; with a server costing nothing, {cores} cores would "
+                f"top out near {ceiling:,.0f} leads/s")
 
-def bench(requests: int, soak: int, rounds: int = 4) -> None:
+
+def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: int = 4) -> None:
     """Both servers up at once, measured in alternating rounds (A B B A ...), so
     that a change in the machine's background load falls on both sides alike."""
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     tag = uuid.uuid4().hex[:8]
     ours, theirs = Topology(prefix=f"bench-proxy-{tag}"), Topology(prefix=f"bench-base-{tag}")
     common = {"AMQP_URL": amqp_url, "RATE_LIMIT": "off", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
+    ours_env = {**common, "PROXY_WORKERS": workers}
     sides = [Side("obvious", ["-m", "benchmarks.proxy", "--role", "baseline"], theirs),
              Side("proxy", ["-m", "proxy"], ours)]
+    broker = _broker_pid()
     print(f"proxy benchmark: {requests} valid leads per side at {CONCURRENCY} connections in "
-          f"{rounds} alternating rounds, {os.cpu_count()} CPUs, broker {amqp_url.rsplit('@', 1)[-1]}")
+          f"{rounds} alternating rounds, {os.cpu_count()} CPUs, broker {amqp_url.rsplit('@', 1)[-1]}; "
+          f"ours with PROXY_WORKERS={workers}, the obvious implementation in one process")
     try:
         with ExitStack() as stack:
-            for side in sides:
-                env = {**common, "QUEUE_PREFIX": side.topology.prefix}
+            for side, side_env in zip(sides, (common, ours_env), strict=True):
+                env = {**side_env, "QUEUE_PREFIX": side.topology.prefix}
                 side.pid = stack.enter_context(_server([*side.args, "--port", str(side.port)], env,
                                                        side.port)).pid
-                _load_run(side.port, max(1000, requests // 10))  # warm up
+                _load_run(side.port, max(1000, requests // 10))  # warm up (each worker too)
                 asyncio.run(_purge_or_delete(amqp_url, [side.topology], delete=False))
             for round_ in range(rounds):
                 for side in sides if round_ % 2 == 0 else sides[::-1]:
-                    side.measure(amqp_url, requests // rounds)
+                    side.measure(amqp_url, requests // rounds, broker)
         base, proxy = sides
         for side in sides:
             print(side.describe())
-        print(f"ratio     {proxy.accepted_per_s / base.accepted_per_s:.2f}x throughput; p99 "
+        ratio = proxy.accepted_per_s / base.accepted_per_s
+        print(f"ratio     {ratio:.2f}x throughput; p99 "
               f"{proxy.percentile(0.99):.2f} ms vs {base.percentile(0.99):.2f} ms; "
               f"{base.cpu_us / proxy.cpu_us:.2f}x less server CPU per request", flush=True)
+        if broker:
+            for side in sides:
+                print(side.budget())
+        rows = [
+            bench_results.Row(f"proxy, {CONCURRENCY} connections, PROXY_WORKERS={workers}", "leads/s",
+                              proxy.accepted_per_s, base.accepted_per_s, "ratio >= 2.0", ratio >= 2.0),
+            bench_results.Row("proxy, p99 latency", "p99 ms", proxy.percentile(0.99),
+                              base.percentile(0.99), "lower than baseline",
+                              proxy.percentile(0.99) < base.percentile(0.99), higher_is_better=False),
+            bench_results.Row("proxy, p50 latency", "p50 ms", proxy.percentile(0.5),
+                              base.percentile(0.5), "", None, higher_is_better=False),
+            bench_results.Row("proxy, server CPU per request", "us", proxy.cpu_us, base.cpu_us, "", None,
+                              higher_is_better=False),
+        ]
         if soak:
-            _soak(amqp_url, ours, {**common, "QUEUE_PREFIX": ours.prefix}, soak)
+            rows.append(_soak(amqp_url, ours, {**ours_env, "QUEUE_PREFIX": ours.prefix}, soak))
+        bench_results.record("proxy", rows)
     finally:
         asyncio.run(_purge_or_delete(amqp_url, [ours, theirs], delete=True))
 
 
-def _soak(amqp_url: str, topology: Topology, env: dict[str, str], total: int) -> None:
+def _soak(amqp_url: str, topology: Topology, env: dict[str, str], total: int) -> bench_results.Row:
     port = _free_port()
     step = max(1000, total // 10)
     with _server(["-m", "proxy", "--port", str(port)], env, port) as proc:
@@ -300,8 +377,13 @@ def _soak(amqp_url: str, topology: Topology, env: dict[str, str], total: int) ->
             asyncio.run(_purge_or_delete(amqp_url, [topology], delete=False))
             samples.append((done, _rss_mib(proc.pid)))
     middle = min(samples, key=lambda s: abs(s[0] - total / 2))
-    print(f"memory    {total} requests ({accepted} accepted): RSS start {samples[0][1]:.1f} MiB, "
-          f"middle ({middle[0]}) {middle[1]:.1f} MiB, end {samples[-1][1]:.1f} MiB")
+    start, end = samples[0][1], samples[-1][1]
+    print(f"memory    {total} requests ({accepted} accepted), PROXY_WORKERS={env['PROXY_WORKERS']}, "
+          f"all processes: RSS start {start:.1f} MiB, middle ({middle[0]}) {middle[1]:.1f} MiB, "
+          f"end {end:.1f} MiB")
+    growth = end - start
+    return bench_results.Row(f"proxy memory over {total:,} requests", "RSS growth MiB", growth, None,
+                             "flat: < 10% of the start", growth < 0.1 * start, higher_is_better=False)
 
 
 def main() -> None:
@@ -311,6 +393,8 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=100_000,
                         help="requests of the memory run, 0 to skip (default 100000)")
     parser.add_argument("--quick", action="store_true", help="5000 per side, a 20000 memory run")
+    parser.add_argument("--workers", default=RECOMMENDED_WORKERS,
+                        help=f"PROXY_WORKERS for ours (default {RECOMMENDED_WORKERS})")
     parser.add_argument("--role", choices=["bench", "baseline", "load"], default="bench",
                         help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -322,9 +406,9 @@ def main() -> None:
     elif args.role == "load":
         run_load(args.url, args.requests, args.concurrency)
     elif args.quick:
-        bench(5000, 20_000)
+        bench(5000, 20_000, args.workers)
     else:
-        bench(args.requests, args.soak)
+        bench(args.requests, args.soak, args.workers)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,11 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection
+from aiormq.channel import Channel
 from pamqp.commands import Basic
 
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
@@ -132,9 +134,13 @@ class Broker:
         """Publish `mandatory` and wait for the broker's confirm, at most `timeout` s."""
         channel = self.channel
         try:
-            confirmation = await channel.basic_publish(
+            # wait=False: do not hold the channel lock until the frame is on the
+            # socket (a loop round trip per publish); the confirm below is what
+            # tells the message is safe, and a lost write fails that confirm.
+            # (`wait` is aiormq's Channel's, not in its abstract class.)
+            confirmation = await cast(Channel, channel).basic_publish(
                 body, exchange=exchange, routing_key=routing_key,
-                properties=properties, mandatory=True, timeout=timeout,
+                properties=properties, mandatory=True, timeout=timeout, wait=False,
             )
         except aiormq.exceptions.PublishError as exc:
             raise PublishNotConfirmed(f"unroutable: no queue bound for {routing_key!r}") from exc

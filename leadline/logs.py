@@ -8,23 +8,43 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 import orjson
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+_LEVELS = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, event and the extra fields.
+
+    Formatting is on every request's path, so the date and time part of the
+    stamp is made once a second (`formatTime` calls strftime for each record).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[int, str] = (-1, "")
+
+    def _stamp(self, record: logging.LogRecord) -> str:
+        whole = int(record.created)
+        second, text = self._second
+        if whole != second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(whole))
+            self._second = (whole, text)
+        return f"{text}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
+            "ts": self._stamp(record),
+            "level": _LEVELS.get(record.levelname) or record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and key[:1] != "_":
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -33,8 +53,6 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str = "INFO") -> None:
     """Send JSON lines to stderr; called once by each program's entry point."""
-    import time
-
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter()
     formatter.converter = time.gmtime

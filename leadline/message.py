@@ -7,6 +7,8 @@ never in `x-death`, which RabbitMQ 4.x owns.
 
 from __future__ import annotations
 
+import struct
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,8 +33,28 @@ H_REDRIVES = "x-leadline-redrives"
 H_LAST_REDRIVE_AT = "x-leadline-last-redrive-at"
 
 
+# The proxy stamps every lead: the date and time part changes once a second.
+_second_stamp: tuple[int, str] = (-1, "")
+
+
+def _iso_millis(ns: int) -> str:
+    """`time.time_ns()` as `2024-05-01T12:00:00.123Z` (milliseconds truncated)."""
+    global _second_stamp
+    second, rest = divmod(ns, 1_000_000_000)
+    cached_second, stamp = _second_stamp
+    if second != cached_second:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_stamp = (second, stamp)
+    return f"{stamp}.{rest // 1_000_000:03d}Z"
+
+
+def _datetime(ns: int) -> datetime:
+    second, rest = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(second, UTC).replace(microsecond=rest // 1000)
+
+
 def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso_millis(time.time_ns())
 
 
 def lead_properties(
@@ -40,20 +62,21 @@ def lead_properties(
     received_at: str | None = None, app_id: str = "leadline-proxy",
 ) -> Basic.Properties:
     """Properties of a freshly accepted lead: persistent, JSON, attempt 0."""
+    now = time.time_ns()
     headers: dict[str, Any] = {
         H_FORM: form,
         H_ATTEMPTS: 0,
-        H_RECEIVED_AT: received_at or utc_now_iso(),
+        H_RECEIVED_AT: received_at or _iso_millis(now),
     }
     if schema_id:
         headers[H_SCHEMA] = schema_id
     if traceparent:
         headers[H_TRACEPARENT] = traceparent
-    return Basic.Properties(
+    return LeadProperties(
         content_type=CONTENT_TYPE,
         delivery_mode=PERSISTENT,
         message_id=submission_id,
-        timestamp=datetime.now(UTC),
+        timestamp=_datetime(now),
         app_id=app_id,
         headers=headers,
     )
@@ -72,3 +95,99 @@ def republish_properties(original: Basic.Properties, headers: dict[str, Any]) ->
         message_type=original.message_type,
         headers=headers,
     )
+
+
+class LeadProperties(Basic.Properties):
+    """`Basic.Properties` that marshal to pamqp's very bytes, several times faster.
+
+    pamqp encodes each property through a chain of generic calls; on the proxy
+    that was a tenth of a request's CPU. This encodes the shapes a lead uses
+    (short strings, octets, a timestamp, a table of strings and small integers)
+    directly and hands anything else to pamqp. A test holds the bytes equal.
+    """
+
+    def marshal(self) -> bytes:
+        try:
+            return _marshal(self)
+        except _Unusual:
+            return super().marshal()
+
+
+class _Unusual(Exception):
+    """A property value the fast encoder leaves to pamqp."""
+
+
+_SHORT, _TABLE, _OCTET, _STAMP = range(4)
+_KINDS = {"headers": _TABLE, "delivery_mode": _OCTET, "priority": _OCTET, "timestamp": _STAMP}
+# (name, flag, kind) in wire order; every other property is a short string.
+_LAYOUT = tuple((name, Basic.Properties.flags[name], _KINDS.get(name, _SHORT))
+                for name in Basic.Properties.__slots__)
+_BYTE = tuple(bytes((i,)) for i in range(256))
+_PACK_H = struct.Struct(">H").pack
+_PACK_I = struct.Struct(">I").pack
+_PACK_Q = struct.Struct(">Q").pack
+_NO_TABLE = _PACK_I(0)
+# Header names repeat on every message; their encodings are kept (a bounded few).
+_keys: dict[str, bytes] = {}
+
+
+def _key(name: object) -> bytes:
+    encoded = _keys.get(name) if type(name) is str else None
+    if encoded is None:
+        if type(name) is not str:
+            raise _Unusual
+        data = name.encode()
+        if len(data) > 128:  # pamqp truncates such keys
+            raise _Unusual
+        encoded = _BYTE[len(data)] + data
+        if len(_keys) < 256:
+            _keys[name] = encoded
+    return encoded
+
+
+def _table(table: object) -> bytes:
+    if type(table) is not dict:
+        raise _Unusual
+    if not table:
+        return _NO_TABLE
+    parts: list[bytes] = []
+    for key, value in sorted(table.items()):
+        parts.append(_key(key))
+        kind = type(value)
+        if kind is str:
+            data = value.encode()
+            parts.append(b"S" + _PACK_I(len(data)) + data)
+        elif kind is int and -128 <= value <= 127:
+            parts.append(b"b" + _BYTE[value & 0xFF])
+        else:
+            raise _Unusual
+    body = b"".join(parts)
+    return _PACK_I(len(body)) + body
+
+
+def _marshal(props: Basic.Properties) -> bytes:
+    flags = 0
+    parts: list[bytes] = []
+    for name, flag, kind in _LAYOUT:
+        value = getattr(props, name)
+        if value is None or value == "":
+            continue
+        flags |= flag
+        if kind == _SHORT:
+            if type(value) is not str:
+                raise _Unusual
+            data = value.encode()
+            if len(data) > 255:
+                raise _Unusual
+            parts.append(_BYTE[len(data)] + data)
+        elif kind == _TABLE:
+            parts.append(_table(value))
+        elif kind == _OCTET:
+            if type(value) is not int or not 0 <= value <= 255:
+                raise _Unusual
+            parts.append(_BYTE[value])
+        elif type(value) is datetime and value.tzinfo is UTC:
+            parts.append(_PACK_Q(int(value.timestamp())))
+        else:
+            raise _Unusual
+    return _PACK_H(flags) + b"".join(parts)

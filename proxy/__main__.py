@@ -1,6 +1,8 @@
-"""`python -m proxy [--host H] [--port P]`: the edge proxy.
+"""`python -m proxy [--host H] [--port P] [--workers N]`: the edge proxy.
 
-A bad setting stops start-up with one line naming it and exit code 2.
+A bad setting stops start-up with one line naming it and exit code 2. With
+more than one worker the process supervises that many pre-forked copies of
+itself sharing the port (see `proxy.workers`).
 """
 
 from __future__ import annotations
@@ -17,24 +19,29 @@ from aiohttp import web
 from leadline import logs
 from leadline.errors import ConfigError
 from proxy.app import create_app
-from proxy.settings import Settings, parse_port
+from proxy.settings import Settings, parse_port, parse_workers
+from proxy.workers import Supervisor, reserve_port
 
 EXIT_CONFIG = 2
+EXIT_PORT = 1
 
 
-def parse_args(argv: Sequence[str], settings: Settings) -> tuple[str, int]:
+def parse_args(argv: Sequence[str], settings: Settings) -> tuple[str, int, int]:
     parser = argparse.ArgumentParser(prog="python -m proxy", description="Leadline's edge proxy.")
     parser.add_argument("--host", default=settings.host, help="default PROXY_HOST or 127.0.0.1")
     parser.add_argument("--port", default=str(settings.port), help="default PROXY_PORT or 8080")
+    parser.add_argument("--workers", default=str(settings.workers),
+                        help="processes sharing the port, or auto (one per CPU); default PROXY_WORKERS or 1")
     args = parser.parse_args(argv)
-    return str(args.host), parse_port("--port", str(args.port))
+    return (str(args.host), parse_port("--port", str(args.port)),
+            parse_workers("--workers", str(args.workers)))
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     try:
         settings = Settings.from_env(os.environ if environ is None else environ)
-        host, port = parse_args(sys.argv[1:] if argv is None else argv, settings)
-        app = create_app(settings)
+        host, port, workers = parse_args(sys.argv[1:] if argv is None else argv, settings)
+        app = create_app(settings)  # also checks the schemas before any fork
     except ConfigError as exc:
         print(f"proxy: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -45,10 +52,29 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    if workers == 1:
+        _serve(app, settings, host, port, reuse_port=False)
+        return 0
+    try:
+        reserved = reserve_port(host, port)
+    except OSError as exc:
+        print(f"proxy: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_PORT
+    with reserved:
+        port = reserved.getsockname()[1]
+
+        def serve(slot: int) -> int:
+            _serve(create_app(settings), settings, host, port, reuse_port=True)
+            return 0
+
+        return Supervisor(workers, serve, stop_timeout=settings.publish_timeout + 5,
+                          fatal_exit_codes=frozenset({EXIT_CONFIG})).run()
+
+
+def _serve(app: web.Application, settings: Settings, host: str, port: int, *, reuse_port: bool) -> None:
     # access_log=None: the edge middleware writes the one line per request.
-    web.run_app(app, host=host, port=port, access_log=None, print=None,
+    web.run_app(app, host=host, port=port, access_log=None, print=None, reuse_port=reuse_port or None,
                 loop=uvloop.new_event_loop(), shutdown_timeout=settings.publish_timeout + 1)
-    return 0
 
 
 if __name__ == "__main__":

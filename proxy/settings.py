@@ -41,6 +41,7 @@ class Settings:
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -61,6 +62,7 @@ class Settings:
             log_level=_parse_log_level("LOG_LEVEL", get("LOG_LEVEL", "INFO")),
             host=get("PROXY_HOST", "127.0.0.1").strip(),
             port=parse_port("PROXY_PORT", get("PROXY_PORT", "8080")),
+            workers=parse_workers("PROXY_WORKERS", get("PROXY_WORKERS", "1")),
         )
 
 
@@ -90,6 +92,24 @@ def parse_port(setting: str, text: str) -> int:
     if port > 65535:
         raise ConfigError(setting, f"must be at most 65535, got {port}")
     return port
+
+
+MAX_WORKERS = 64
+
+
+def parse_workers(setting: str, text: str) -> int:
+    """A number of processes, or `auto`: one per CPU this process may use."""
+    if text.strip().lower() == "auto":
+        from proxy.workers import cpu_count
+
+        return cpu_count()
+    try:
+        workers = int(text.strip())
+    except ValueError:
+        raise ConfigError(setting, f"{text!r} is neither a number of processes nor auto") from None
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(setting, f"must be auto or 1 to {MAX_WORKERS}, got {workers}")
+    return workers
 
 
 def parse_networks(setting: str, text: str) -> tuple[IpNetwork, ...]:

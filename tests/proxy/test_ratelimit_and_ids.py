@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadline.config import Rate
-from proxy.ids import submission_id, traceparent, valid_traceparent
+from proxy.ids import submission_id, traceparent, uuid4_text, valid_traceparent
 from proxy.ratelimit import RateLimiter, client_address, retry_after
 
 
@@ -83,3 +85,10 @@ def test_generated_ids_are_distinct_version_4_uuids_across_pool_refills() -> Non
     assert all(uuid.UUID(i).version == 4 for i in ids)
     traces = {traceparent(None) for _ in range(500)}
     assert len(traces) == 500
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_a_generated_id_is_what_the_uuid_module_writes(raw: bytes) -> None:
+    import uuid
+
+    assert uuid4_text(raw) == str(uuid.UUID(bytes=raw, version=4))

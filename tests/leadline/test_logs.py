@@ -1,0 +1,47 @@
+"""The JSON log line: its fast time stamp reads as `formatTime` would, and the
+extra fields of a record become fields of the line."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadline.logs import JsonFormatter, mask_email
+
+
+def _record(created: float, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("leadline.proxy.access", logging.INFO, "", 0, "request", None, None)
+    record.created = created
+    record.msecs = int((created - int(created)) * 1000) + 0.0
+    record.__dict__.update(extra)
+    return record
+
+
+@given(st.floats(min_value=0, max_value=4e9))
+def test_the_stamp_is_what_formattime_writes(created: float) -> None:
+    formatter = JsonFormatter()
+    formatter.converter = time.gmtime
+    record = _record(created)
+    expected = formatter.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
+    assert orjson.loads(formatter.format(record))["ts"] == expected
+    assert orjson.loads(formatter.format(_record(created + 1.0)))["ts"] != expected
+
+
+def test_a_line_carries_level_logger_event_and_the_extra_fields() -> None:
+    formatter = JsonFormatter()
+    line = orjson.loads(formatter.format(_record(time.time(), id="key-0001", status=202, _private=1)))
+    assert line["level"] == "info"
+    assert line["logger"] == "leadline.proxy.access"
+    assert line["event"] == "request"
+    assert (line["id"], line["status"]) == ("key-0001", 202)
+    assert "_private" not in line
+    assert "msecs" not in line
+
+
+def test_mask_email_keeps_the_first_letter_and_the_domain() -> None:
+    assert mask_email("ada.lovelace@example.com") == "a***@example.com"
+    assert mask_email("nobody") == "***"

@@ -83,8 +83,6 @@ def plan(ports: Ports, environ: Mapping[str, str], *, flaky: bool) -> list[Child
         Child("worker", [py, "-m", "worker"], f"http://127.0.0.1:{ports.metrics}/readyz",
               env={"CRM_URL": f"http://127.0.0.1:{ports.crm}/leads",
                    "WORKER_METRICS_PORT": str(ports.metrics),
-                   # a demo should show retries within minutes, not hours
-                   "RETRY_DELAYS": environ.get("RETRY_DELAYS", "5s,15s,30s,1m"),
                    "CRM_TIMEOUT": environ.get("CRM_TIMEOUT", "2")}),
         Child("proxy", [py, "-m", "proxy", "--port", str(ports.proxy)],
               f"http://127.0.0.1:{ports.proxy}/readyz",

@@ -34,10 +34,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import aiormq
@@ -53,6 +54,9 @@ from leadline.topology import Topology, declare_for_publishing
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 64
+# The load generator: "raw" (a minimal keep-alive client) or "aiohttp" (its client
+# session, as before; it costs more CPU per request than either server).
+CLIENT = ["raw"]
 # PROXY_WORKERS for ours: one process per core of this 2-core machine (README).
 RECOMMENDED_WORKERS = "2"
 LEAD = {"name": "Ada Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
@@ -123,17 +127,105 @@ async def _load(url: str, requests: int, concurrency: int) -> dict[str, Any]:
                 latencies.append(time.perf_counter() - started)
                 statuses[answer.status] = statuses.get(answer.status, 0) + 1
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one_connection() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return {"requests": requests, "elapsed_s": elapsed, "statuses": statuses,
-            "latencies_ms": [round(t * 1000, 3) for t in latencies]}
+            "latencies_ms": [round(t * 1000, 3) for t in latencies], "cpu_s": time.process_time() - cpu}
 
 
-def run_load(url: str, requests: int, concurrency: int) -> None:
+class _Keepalive(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection posting the same request back to back.
+
+    It reads only the status and Content-Length of each answer (both servers
+    send one), so the generator's own CPU stays a small part of the machine's:
+    aiohttp's client spent more per request than either server.
+    """
+
+    def __init__(self, request: bytes, take: Callable[[], bool], latencies: list[float],
+                 statuses: dict[int, int], done: asyncio.Future[None]) -> None:
+        self._request, self._take = request, take
+        self._latencies, self._statuses, self._done = latencies, statuses, done
+        self._buffer = b""
+        self._started = 0.0
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._send()
+
+    def _send(self) -> None:
+        assert self._transport is not None
+        if not self._take():
+            self._transport.close()
+            if not self._done.done():
+                self._done.set_result(None)
+            return
+        self._started = time.perf_counter()
+        self._transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self._buffer[:end].lower()
+        start = head.find(b"\r\ncontent-length:")
+        if start < 0:
+            raise RuntimeError("bench: an answer without Content-Length")
+        stop = head.find(b"\r\n", start + 2)  # -1: the last header line
+        length = int(head[start + 17:stop if stop > 0 else None])
+        if len(self._buffer) < end + 4 + length:
+            return
+        self._latencies.append(time.perf_counter() - self._started)
+        status = int(self._buffer[9:12])
+        self._statuses[status] = self._statuses.get(status, 0) + 1
+        self._buffer = self._buffer[end + 4 + length:]
+        self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._done.done():
+            self._done.set_exception(exc or RuntimeError("bench: the server closed a connection"))
+
+
+async def _load_raw(url: str, requests: int, concurrency: int) -> dict[str, Any]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    body = json.dumps(LEAD).encode()
+    request = (f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    remaining = requests
+
+    def take() -> bool:
+        nonlocal remaining
+        if remaining <= 0:
+            return False
+        remaining -= 1
+        return True
+
+    loop = asyncio.get_running_loop()
+    started, cpu = time.perf_counter(), time.process_time()
+    waiters: list[asyncio.Future[None]] = []
+    for _ in range(concurrency):
+        done: asyncio.Future[None] = loop.create_future()
+        waiters.append(done)
+        await loop.create_connection(partial(_Keepalive, request, take, latencies, statuses, done),
+                                     host, port)
+    await asyncio.gather(*waiters)
+    elapsed = time.perf_counter() - started
+    return {"requests": requests, "elapsed_s": elapsed, "statuses": statuses,
+            "latencies_ms": [round(t * 1000, 3) for t in latencies], "cpu_s": time.process_time() - cpu}
+
+
+def run_load(url: str, requests: int, concurrency: int, client: str) -> None:
     import uvloop  # the generator should spend as little CPU as it can, for both sides
 
-    print(json.dumps(uvloop.run(_load(url, requests, concurrency))))
+    load = _load_raw if client == "raw" else _load
+    print(json.dumps(uvloop.run(load(url, requests, concurrency))))
 
 
 # --- the orchestration ---------------------------------------------------------------------
@@ -181,18 +273,12 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 20.0)
 
 
 def _load_run(port: int, requests: int) -> dict[str, Any]:
-    import resource
-
     url = f"http://127.0.0.1:{port}/api/forms/lead"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.proxy", "--role", "load", "--url", url,
-         "--requests", str(requests), "--concurrency", str(CONCURRENCY)],
+         "--requests", str(requests), "--concurrency", str(CONCURRENCY), "--client", CLIENT[0]],
         cwd=ROOT, capture_output=True, text=True, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = json.loads(done.stdout)
-    # the only child reaped meanwhile is the load generator (servers run on)
-    result["load_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
 
 
@@ -273,7 +359,7 @@ class Side:
         # CPU per request does not depend on how fast the broker confirms
         self.cpu += _cpu_seconds(self.pid) - cpu
         self.broker_cpu += (_cpu_seconds(broker) if broker else 0.0) - broker_cpu
-        self.load_cpu += result["load_cpu_s"]
+        self.load_cpu += result["cpu_s"]  # while it posted, not its start-up
         self.elapsed += result["elapsed_s"]
         self.requests += requests
         for status, count in result["statuses"].items():
@@ -322,7 +408,8 @@ def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: 
     broker = _broker_pid()
     print(f"proxy benchmark: {requests} valid leads per side at {CONCURRENCY} connections in "
           f"{rounds} alternating rounds, {os.cpu_count()} CPUs, broker {amqp_url.rsplit('@', 1)[-1]}; "
-          f"ours with PROXY_WORKERS={workers}, the obvious implementation in one process")
+          f"ours with PROXY_WORKERS={workers}, the obvious implementation in one process; "
+          f"load generator: {CLIENT[0]} client")
     try:
         with ExitStack() as stack:
             for side, side_env in zip(sides, (common, ours_env), strict=True):
@@ -400,11 +487,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=["raw", "aiohttp"], default="raw",
+                        help="load generator: a minimal keep-alive HTTP client (default) or aiohttp's")
     args = parser.parse_args()
+    CLIENT[0] = args.client
     if args.role == "baseline":
         serve_baseline(args.port)
     elif args.role == "load":
-        run_load(args.url, args.requests, args.concurrency)
+        run_load(args.url, args.requests, args.concurrency, args.client)
     elif args.quick:
         bench(5000, 20_000, args.workers)
     else:

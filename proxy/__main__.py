@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         port = reserved.getsockname()[1]
 
         def serve(slot: int) -> int:
+            reserved.close()  # the parent's; each worker binds a listening socket of its own
             _serve(create_app(settings), settings, host, port, reuse_port=True)
             return 0
 

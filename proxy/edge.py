@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy import responses
-from proxy.state import REQUEST_LOG
+from proxy.state import METRICS, REQUEST_LOG
 
 log = logging.getLogger("leadline.proxy.access")
 errors_log = logging.getLogger("leadline.proxy")
@@ -35,6 +35,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         # A bug, never the client's fault: answer in the API's shape and say so in the log.
         errors_log.exception("unhandled error", extra={"path": request.path})
+        request.app[METRICS].refuse("internal")
         response = responses.refused(500, "internal error")
     response.headers.update(SECURITY_HEADERS)
     level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO

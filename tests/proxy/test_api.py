@@ -310,6 +310,9 @@ async def test_an_unexpected_error_is_a_json_500_and_logged(
     assert (status, payload["status"]) == (500, "error")
     assert headers["Cache-Control"] == "no-store"
     assert any(r.message == "unhandled error" and r.exc_info for r in caplog.records)
+    # counted, so the alert on the proxy's error ratio sees it
+    metrics = await (await client.get("/metrics")).text()
+    assert 'leadline_proxy_refused_total{reason="internal"} 1.0' in metrics
 
 
 async def test_every_request_logs_one_line_with_id_trace_form_status_and_no_email(

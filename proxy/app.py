@@ -16,7 +16,6 @@ from proxy.publisher import Publisher
 from proxy.ratelimit import RateLimiter
 from proxy.settings import Settings
 from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, SETTINGS
-from proxy.validation import Validator
 
 
 def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = None) -> web.Application:
@@ -24,7 +23,7 @@ def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = N
     app = web.Application(middlewares=[edge], client_max_size=settings.max_body_bytes)
     metrics = Metrics()
     app[SETTINGS] = settings
-    app[FORMS] = {name: Validator(form) for name, form in (forms or load_schemas()).items()}
+    app[FORMS] = dict(forms or load_schemas())
     app[CORS] = Cors(settings.allowed_origins)
     app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app[METRICS] = metrics

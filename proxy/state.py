@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from leadline.schemas import FormSchema
 from proxy.cors import Cors
 from proxy.metrics import Metrics
 from proxy.publisher import Publisher
 from proxy.ratelimit import RateLimiter
 from proxy.settings import Settings
-from proxy.validation import Validator
 
 SETTINGS = web.AppKey("settings", Settings)
-FORMS = web.AppKey("forms", dict[str, Validator])
+FORMS = web.AppKey("forms", dict[str, FormSchema])
 CORS = web.AppKey("cors", Cors)
 LIMITER: web.AppKey[RateLimiter | None] = web.AppKey("limiter")
 METRICS = web.AppKey("metrics", Metrics)

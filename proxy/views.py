@@ -47,8 +47,8 @@ async def submit(request: web.Request) -> web.Response:
     is_form = request.content_type == bodies.FORM
     answer_headers: dict[str, str] = {}
     try:
-        validator = app[FORMS].get(name)
-        if validator is None:
+        form = app[FORMS].get(name)
+        if form is None:
             raise Refusal(404, "not_found", f"there is no form named {name!r}")
         if not app[CORS].allows(origin):
             raise Refusal(403, "forbidden", "this origin may not post to this form")
@@ -72,14 +72,14 @@ async def submit(request: web.Request) -> web.Response:
         try:
             body = await bodies.read_capped(request.content, request.content_length,
                                             settings.max_body_bytes)
-            data = bodies.decode_form(body, validator.form) if is_form else bodies.decode_json(body)
+            data = bodies.decode_form(body, form) if is_form else bodies.decode_json(body)
         except bodies.BodyError as exc:
             reason = "too_large" if exc.status == 413 else "malformed"
             raise Refusal(exc.status, reason, exc.message) from None
         if bodies.honeypot_filled(data):
             app[METRICS].refuse("honeypot")
             return _accepted(request, sid, origin, answer_headers, is_form)
-        errors = validator.errors(data)
+        errors = form.problems(data)
         if errors:
             raise Refusal(422, "invalid", "some fields need another look", errors=errors)
         if not isinstance(data, dict):  # a schema may allow more; a lead is fields
@@ -90,7 +90,7 @@ async def submit(request: web.Request) -> web.Response:
             raise Refusal(503, "unavailable", "the queue is unreachable, try again shortly",
                           headers={"Retry-After": UNAVAILABLE_RETRY_AFTER})
         try:
-            await publisher.publish(validator.form, data, submission_id=sid, traceparent=trace)
+            await publisher.publish(form, data, submission_id=sid, traceparent=trace)
         except BrokerUnavailable:
             raise Refusal(503, "unavailable", "the queue is unreachable, try again shortly",
                           headers={"Retry-After": UNAVAILABLE_RETRY_AFTER}) from None

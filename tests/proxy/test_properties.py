@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadline.schemas import load_schemas
+from tests.leadline.test_fastcheck import near_valid, submissions
 from tests.proxy.conftest import Client
-from tests.proxy.test_validation import near_valid, submissions
 
 pytestmark = pytest.mark.broker
 

@@ -1,5 +1,4 @@
-"""The fast check agrees with jsonschema on every input (hypothesis), and
-form-encoded posts are typed after the schema."""
+"""The fast check agrees with jsonschema on every input (hypothesis)."""
 
 from __future__ import annotations
 
@@ -9,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leadline.fastcheck import compile_check
 from leadline.schemas import FormSchema, load_schemas
-from proxy.bodies import BodyError, decode_form, honeypot_filled
-from proxy.validation import Validator, compile_check
 
 FORMS = load_schemas()
 LEAD = FORMS["lead"]
@@ -53,7 +51,7 @@ submissions = st.one_of(
 def test_fast_check_accepts_exactly_what_jsonschema_accepts(data: Any) -> None:
     fast = compile_check(LEAD.schema)
     assert fast is not None
-    assert fast(data) == LEAD.is_valid(data)
+    assert fast(data) == LEAD.jsonschema_accepts(data)
 
 
 @settings(max_examples=300, deadline=None)
@@ -61,15 +59,15 @@ def test_fast_check_accepts_exactly_what_jsonschema_accepts(data: Any) -> None:
 def test_fast_check_agrees_with_jsonschema_on_nearly_valid_leads(data: Any) -> None:
     fast = compile_check(LEAD.schema)
     assert fast is not None
-    assert fast(data) == LEAD.is_valid(data)
+    assert fast(data) == LEAD.jsonschema_accepts(data)
 
 
 @settings(max_examples=150, deadline=None)
 @given(submissions)
-def test_validator_reports_errors_exactly_when_jsonschema_refuses(data: Any) -> None:
-    errors = Validator(LEAD).errors(data)
-    assert (errors == []) == LEAD.is_valid(data)
-    assert errors == ([] if LEAD.is_valid(data) else LEAD.errors(data))
+def test_problems_are_reported_exactly_when_jsonschema_refuses(data: Any) -> None:
+    problems = LEAD.problems(data)
+    assert LEAD.is_valid(data) == LEAD.jsonschema_accepts(data)
+    assert problems == ([] if LEAD.jsonschema_accepts(data) else LEAD.errors(data))
 
 
 @pytest.mark.parametrize("schema", [
@@ -82,47 +80,11 @@ def test_validator_reports_errors_exactly_when_jsonschema_refuses(data: Any) -> 
 ])
 def test_schemas_the_fast_check_does_not_mirror_fall_back_to_jsonschema(schema: dict[str, Any]) -> None:
     assert compile_check(schema) is None
-    validator = Validator(FormSchema("other", schema))
-    assert not validator.has_fast_check
-    assert validator.errors({"n": "x"}) == FormSchema("other", schema).errors({"n": "x"})
+    form = FormSchema("other", schema)
+    assert not form.has_fast_check
+    assert form.is_valid({"n": "x"}) == form.jsonschema_accepts({"n": "x"})
+    assert form.problems({"n": "x"}) == form.errors({"n": "x"})
 
 
 def test_the_lead_form_has_a_fast_check() -> None:
-    assert Validator(LEAD).has_fast_check
-
-
-def test_form_encoded_fields_are_typed_after_the_schema() -> None:
-    fields = decode_form(b"name=Ada+L&email=ada%40example.com&consent=on&company=&message=hi",
-                         LEAD)
-    assert fields == {"name": "Ada L", "email": "ada@example.com", "consent": True, "message": "hi"}
-
-
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("consent=on", True), ("consent=true", True), ("consent=false&consent=on", True),
-    ("consent=false", False), ("consent=maybe", "maybe"),
-])
-def test_checkbox_values_become_booleans(raw: str, expected: object) -> None:
-    assert decode_form(raw.encode(), LEAD)["consent"] == expected
-
-
-def test_empty_required_field_is_kept_so_the_422_says_it_is_empty() -> None:
-    fields = decode_form(b"name=&email=", LEAD)
-    assert fields == {"name": "", "email": ""}
-    messages = {e.field: e.message for e in LEAD.errors(fields)}
-    assert messages["name"] == "must not be empty"
-
-
-def test_form_encoded_that_is_not_utf8_is_a_400() -> None:
-    with pytest.raises(BodyError) as caught:
-        decode_form(b"name=%ff%fe", LEAD)
-    assert caught.value.status == 400
-
-
-@pytest.mark.parametrize(("fields", "filled"), [
-    ({"website": "http://spam"}, True), ({"website": 0}, True), ({"website": ""}, False),
-    ({"website": None}, False), ({}, False),
-])
-def test_honeypot_is_filled_by_any_non_empty_value_and_always_removed(
-        fields: dict[str, object], filled: bool) -> None:
-    assert honeypot_filled(fields) is filled
-    assert "website" not in fields
+    assert LEAD.has_fast_check

@@ -1,13 +1,12 @@
-"""Validation of a submission against its form's JSON Schema.
+"""A fast "is it valid?" for form schemas, equal to jsonschema's answer.
 
 jsonschema is the authority, but walking its validator costs more than the
-rest of a request together. Forms are flat objects of scalars, so
-`compile_check` turns such a schema into one closure that answers "valid?"
-with plain `isinstance`, `len` and `re` calls, each keyword mirroring
-jsonschema's own implementation. A schema using anything it does not mirror
-gets no fast check: the form then always goes through jsonschema. The slow
-path also words the 422 (`FormSchema.errors`), so messages never diverge.
-A hypothesis test holds the fast check equal to jsonschema.
+rest of a proxy request (or a worker's intake check) together. Forms are flat
+objects of scalars, so `compile_check` turns such a schema into one closure
+that answers with plain `isinstance`, `len` and `re` calls, each keyword
+mirroring jsonschema's own implementation. A schema using anything it does
+not mirror gets no fast check and always goes through jsonschema.
+`FormSchema.is_valid` uses it; a hypothesis test holds it equal to jsonschema.
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-
-from leadline.schemas import FieldError, FormSchema
 
 Check = Callable[[object], bool]
 
@@ -136,23 +133,3 @@ def _same(value: object, option: object) -> bool:
         return value == option
     return value is option  # True, False and None are singletons
 
-
-class Validator:
-    """One form's validation: the fast check when there is one, jsonschema otherwise."""
-
-    def __init__(self, form: FormSchema) -> None:
-        self.form = form
-        self._fast = compile_check(form.schema)
-
-    @property
-    def has_fast_check(self) -> bool:
-        return self._fast is not None
-
-    def errors(self, data: object) -> list[FieldError]:
-        """No errors when valid; otherwise what the 422 lists, field by field."""
-        if self._fast is not None and self._fast(data):
-            return []
-        # jsonschema has the last word, also over a fast "no".
-        if self.form.is_valid(data):
-            return []
-        return self.form.errors(data) or [FieldError("", "the submission does not match the form")]

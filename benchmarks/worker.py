@@ -192,7 +192,7 @@ def cli() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.worker", description=__doc__)
     parser.add_argument("--leads", type=int, default=5000)
     parser.add_argument("--latency-leads", type=int, default=3000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per side; medians are quoted")
     parser.add_argument("--prefetch", type=int, default=64)
     args = parser.parse_args()
     with open(os.devnull, "w") as sink:

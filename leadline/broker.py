@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
@@ -34,6 +35,8 @@ OnChannel = Callable[[AbstractChannel], Awaitable[None]]
 OnState = Callable[[bool], None]
 
 DEFAULT_BACKOFF: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0)
+# A connection that lived this long was healthy: the next loss starts the backoff afresh.
+STABLE_SECONDS = 10.0
 
 # Everything that means "this connection or channel is gone, try again later".
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -169,10 +172,24 @@ class Broker:
                     "broker": self._name, "error": _describe(exc), "retry_in_s": round(delay, 2)})
                 await asyncio.sleep(delay)
                 continue
-            failures = 0
+            up_since = time.monotonic()
             await self._wait_closed()
-            if not self._stopping:
-                log.warning("broker connection lost, reconnecting", extra={"broker": self._name})
+            if self._stop_requested():
+                break
+            # A connection that dies soon after it came up (a channel the broker
+            # keeps closing, a consumer that keeps handing deliveries back) must
+            # not turn into a tight reconnect loop: back off as for a failed connect.
+            if time.monotonic() - up_since >= STABLE_SECONDS:
+                failures = 0
+            delay = backoff_delay(failures, self._backoff) if failures else 0.0
+            failures += 1
+            log.warning("broker connection lost, reconnecting", extra={
+                "broker": self._name, "retry_in_s": round(delay, 2)})
+            await asyncio.sleep(delay)
+
+    def _stop_requested(self) -> bool:
+        # a method, not the attribute: stop() may set it while _wait_closed awaits
+        return self._stopping
 
     async def _connect(self) -> None:
         connection = await asyncio.wait_for(

@@ -8,6 +8,7 @@ are turned into the schema's types here so both encodings meet one validator.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,11 @@ _TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
 _FALSE_WORDS = frozenset({"off", "false", "0", "no", ""})
 
 
+# A lead is a few hundred bytes: a body still arriving after this is a client
+# holding a handler open, not a slow network worth waiting for.
+BODY_TIMEOUT = 10.0
+
+
 class BodyError(Exception):
     """The body cannot be read as a submission; `status` says how the client erred."""
 
@@ -34,20 +40,26 @@ class BodyError(Exception):
         self.message = message
 
 
-async def read_capped(stream: StreamReader, declared: int | None, limit: int) -> bytes:
-    """The whole body, or `BodyError(413)` as soon as it is known to exceed `limit`."""
+async def read_capped(stream: StreamReader, declared: int | None, limit: int,
+                      timeout: float = BODY_TIMEOUT) -> bytes:
+    """The whole body, `BodyError(413)` as soon as it is known to exceed `limit`,
+    `BodyError(408)` when it takes longer than `timeout` (a client trickling bytes)."""
     if declared is not None and declared > limit:
         raise BodyError(413, f"the body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await stream.readany()
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                chunk = await stream.readany()
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError(413, f"the body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyError(408, f"the body did not arrive within {timeout:g}s") from None
 
 
 def decode_json(body: bytes) -> object:
@@ -93,6 +105,8 @@ def _typed(kind: object, found: list[str]) -> object:
             number = float(value) if kind == "number" else int(value)
         except ValueError:
             return value  # the validator words it: "must be a whole number"
+        if isinstance(number, int) and not -(2**63) <= number < 2**64:
+            return value  # JSON (orjson) carries no wider integer: let the validator refuse it
         return number if math.isfinite(number) else value
     return value
 

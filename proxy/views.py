@@ -74,7 +74,7 @@ async def submit(request: web.Request) -> web.Response:
                                             settings.max_body_bytes)
             data = bodies.decode_form(body, form) if is_form else bodies.decode_json(body)
         except bodies.BodyError as exc:
-            reason = "too_large" if exc.status == 413 else "malformed"
+            reason = {413: "too_large", 408: "too_slow"}.get(exc.status, "malformed")
             raise Refusal(exc.status, reason, exc.message) from None
         if bodies.honeypot_filled(data):
             app[METRICS].refuse("honeypot")

@@ -54,7 +54,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²".isdigit() is true, float("²") fails
         return float(text)
     try:
         when = parsedate_to_datetime(text)

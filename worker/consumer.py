@@ -210,10 +210,16 @@ class Worker:
     async def _republish(self, message: DeliveredMessage, queue: str, headers: dict[str, Any],
                          ctx: dict[str, Any]) -> bool:
         """Publish a copy to `queue` with a confirm; False means: do not ack."""
+        # Deliveries start while the broker's on_channel (declare, consume) is
+        # still running, before it reports connected: wait for that, bounded.
+        await self.broker.wait_connected(PUBLISH_TIMEOUT)
         try:
             current = self.broker.channel
         except BrokerUnavailable:
-            return False  # the connection is gone; the delivery comes back on reconnect
+            # Make sure the delivery really goes back: drop the connection if
+            # its channel is somehow still open.
+            self._hand_back()
+            return False
         if message.channel is not current:
             # Delivered on a channel that has since closed: its ack would be
             # lost and the broker already requeued it; publishing too would

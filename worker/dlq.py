@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import aiormq
 import orjson
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp.commands import Basic
@@ -202,11 +203,15 @@ class Browse:
         if headers is None:
             headers = replay_headers(props.headers or {}, utc_now_iso())
         form = story.text(headers.get(H_FORM)) or "unknown"
-        confirmation = await self.channel.basic_publish(
-            message.body, exchange=self.topology.work_exchange,
-            routing_key=self.topology.routing_key(form),
-            properties=republish_properties(props, headers), mandatory=True, timeout=PUBLISH_TIMEOUT,
-        )
+        try:
+            confirmation = await self.channel.basic_publish(
+                message.body, exchange=self.topology.work_exchange,
+                routing_key=self.topology.routing_key(form),
+                properties=republish_properties(props, headers), mandatory=True, timeout=PUBLISH_TIMEOUT,
+            )
+        except (aiormq.exceptions.DeliveryError, TimeoutError) as exc:
+            # a return (unroutable) or a nack (aiormq raises both), or no confirm in time
+            raise PublishNotConfirmed(f"replay of {props.message_id!r} not confirmed: {exc!r}") from exc
         if not isinstance(confirmation, Basic.Ack):
             raise PublishNotConfirmed(f"replay of {props.message_id!r} not confirmed: {confirmation!r}")
         await self.remove(message)

@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import aiormq
 from aiohttp import web
 from aiormq.abc import AbstractConnection
 
@@ -69,7 +68,7 @@ DEFAULT_MAX_REDRIVES = 3
 # failure's time stays, so a report shows since when a lead has been failing.
 RESET_ON_REDRIVE = (H_LAST_FAILURE_AT, H_ERROR_CLASS, H_ERROR, H_CRM_STATUS, H_FAILURE_KIND, H_DEAD_AT)
 # A re-drive that fails like this stops re-driving for the rest of the pass.
-NOT_CONFIRMED = (PublishNotConfirmed, aiormq.exceptions.PublishError, TimeoutError)
+NOT_CONFIRMED = (PublishNotConfirmed,)
 
 
 class Action(enum.Enum):

@@ -45,7 +45,7 @@ def attempts_of(headers: Mapping[str, Any] | None) -> int:
     value = (headers or {}).get(H_ATTEMPTS, 0)
     try:
         return max(0, int(text(value) if isinstance(value, bytes | bytearray) else value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # junk, NaN, infinity
         return 0
 
 

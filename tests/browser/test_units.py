@@ -67,7 +67,10 @@ def test_state_machine_only_knows_the_five_page_states(page: Page) -> None:
 
 @pytest.mark.parametrize(("status", "verdict"), [
     (202, "done"), (200, "done"),
-    (422, "reject"), (400, "reject"), (403, "reject"), (404, "reject"), (413, "reject"), (415, "reject"),
+    (422, "reject"), (400, "reject"), (413, "reject"),
+    # a 4xx that says nothing about the data (a CDN, a WAF, a deploy in
+    # progress, a misconfigured origin) keeps the entry and retries it
+    (401, "retry"), (403, "retry"), (404, "retry"), (405, "retry"), (409, "retry"), (415, "retry"),
     (429, "retry"), (503, "retry"), (500, "retry"), (502, "retry"), (408, "retry"), (0, "retry"),
 ])
 def test_answers_are_classified_as_done_reject_or_retry(page: Page, status: int, verdict: str) -> None:

@@ -135,3 +135,29 @@ async def test_a_nacked_publish_is_not_confirmed(broker: Broker) -> None:
     with pytest.raises(PublishNotConfirmed, match="nack"):
         await broker.publish(b"{}", exchange="", routing_key=queue, properties=_props(), timeout=5)
     assert broker.connected
+
+
+async def test_a_connection_lost_soon_after_it_came_up_reconnects_with_backoff_not_at_once(
+    amqp_url: str, topology: Topology, vhost: str
+) -> None:
+    events: list[tuple[bool, float]] = []
+    loop = asyncio.get_running_loop()
+    owner = Broker(amqp_url, name="flappy", backoff=(0.6,),
+                   on_state=lambda up: events.append((up, loop.time())))
+    await owner.start()
+    try:
+        assert await owner.wait_connected(10)
+        for _ in range(2):  # two losses in a row, each right after a connect
+            await asyncio.to_thread(rabbit.close_connections, vhost)
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if owner.connected and events[-1][0]:
+                    break
+        downs = [(t, next(u for up, u in events[i:] if up))
+                 for i, (up, t) in enumerate(events) if not up]
+        assert len(downs) == 2
+        first, second = (back - lost for lost, back in downs)
+        assert second >= 0.45, f"reconnected {second:.2f}s after a short-lived connection died"
+        assert first < second
+    finally:
+        await owner.stop()

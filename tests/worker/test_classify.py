@@ -94,3 +94,8 @@ def test_temporary_failure_retries_until_max_attempts_then_gives_up(
     attempt: int, max_attempts: int, decision: Retry | GiveUp
 ) -> None:
     assert after_temporary_failure(attempt, max_attempts, DELAYS) == decision
+
+
+def test_retry_after_with_non_ascii_digits_is_junk_not_a_crash() -> None:
+    assert retry_after_seconds("²") is None
+    assert retry_after_seconds("١٢") is None

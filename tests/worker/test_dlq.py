@@ -172,3 +172,27 @@ async def test_unreachable_broker_is_one_clear_line(topology: Topology) -> None:
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith("worker dlq: cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/")
 
+
+
+async def test_replay_the_broker_refuses_keeps_the_letters_and_says_so_in_one_line(
+    amqp_url: str, vhost: str, topology: Topology, crm: Crm
+) -> None:
+    from tests.support import rabbit
+
+    ids = await seed(amqp_url, topology, crm)
+    policy = f"full-{topology.prefix}"
+    # The work queue overflows with reject-publish: past max-length the broker nacks.
+    await asyncio.to_thread(rabbit.ctl, "set_policy", "-p", vhost, "--apply-to", "queues",
+                            "--priority", "100", policy, f"^{topology.work_queue}$", '{"max-length":0}')
+    try:
+        done = await dlq(amqp_url, topology, "replay", "--all")
+    finally:
+        await asyncio.to_thread(rabbit.ctl, "clear_policy", "-p", vhost, policy)
+    assert done.returncode == 1
+    assert "not confirmed" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    # A quorum queue's limit is approximate: it may take one replay before it
+    # starts nacking. What it took is on the work queue; the rest stayed.
+    kept = [letter.id for letter in await dead_letters(amqp_url, topology)]
+    assert kept
+    assert len(kept) + await depth(amqp_url, topology.work_queue) == len(ids)

@@ -94,3 +94,8 @@ def test_replay_resets_attempts_and_failure_story() -> None:
 def test_letter_without_headers_still_describes() -> None:
     letter = describe(b"not json", Basic.Properties())
     assert (letter.id, letter.kind, letter.full()["lead"]) == ("", "unknown", "not json")
+
+
+def test_an_infinite_or_huge_attempt_header_counts_as_none() -> None:
+    assert story.attempts_of({H_ATTEMPTS: float("inf")}) == 0
+    assert story.attempts_of({H_ATTEMPTS: float("nan")}) == 0

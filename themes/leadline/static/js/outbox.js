@@ -3,11 +3,15 @@
 export const BASE_MS = 1000;
 export const CAP_MS = 300_000;
 export const LEASE_MS = 30_000;
+export const SEND_TIMEOUT_MS = 20_000;
 
-// 0 is "no answer" (offline, refused, CORS): worth another try, like 5xx.
+// Only an answer that says the data is bad (malformed, too large, invalid)
+// takes an entry out; anything else, 0 ("no answer": offline, refused, CORS)
+// included, is worth another try.
+export const REJECTS = [400, 413, 422];
 export function classify(status) {
   if (status >= 200 && status < 300) return 'done';
-  return !status || status >= 500 || [408, 425, 429].includes(status) ? 'retry' : 'reject';
+  return REJECTS.includes(status) ? 'reject' : 'retry';
 }
 
 // Exponential with "equal jitter", so visitors coming back online do not retry in lockstep.
@@ -81,8 +85,10 @@ export class Outbox extends EventTarget {
     try {
       // keepalive: a send in flight survives the tab closing; should its
       // answer be lost, the resend carries the same Idempotency-Key.
+      // The timeout frees the lock (and the lease) well before LEASE_MS.
       const res = await fetch(e.url, {
         method: 'POST', mode: 'cors', credentials: 'omit', keepalive: true, body: JSON.stringify(e.data),
+        signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
         headers: { 'Content-Type': 'application/json', 'Idempotency-Key': id, traceparent: `00-${e.trace}-${hex(8)}-01` },
       });
       ({ status } = res);

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,51 +29,15 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from leadline.config import DEFAULT_AMQP_URL
 from leadline.net import free_port
+from tests.support import rabbit
+from tests.support.procs import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 REJECT_DOMAIN = "reject.test"
-
-
-def ctl(*args: str) -> str:
-    done = subprocess.run(["rabbitmqctl", "--quiet", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout
-
-
-@dataclass
-class Proc:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_dir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with (self.log_dir / f"{self.name}.log").open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, *self.argv], cwd=ROOT,
-                                         env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @dataclass
@@ -125,26 +88,23 @@ async def submit(session: aiohttp.ClientSession, url: str, i: int, tally: Tally)
 
 async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -> int:
     started = time.monotonic()
-    base = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
-    vhost = f"leadline-soak-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if shutil.which("rabbitmqctl") is None:
         print("soak: needs rabbitmqctl (the broker's own CLI) to make a vhost and drop connections",
               file=sys.stderr)
         return 2
-    ctl("add_vhost", vhost)
-    ctl("set_permissions", "-p", vhost, urlsplit(base).username or "guest", ".*", ".*", ".*")
-    amqp_url = urlunsplit(urlsplit(base)._replace(path="/" + quote(vhost, safe="")))
+    vhost = rabbit.create_vhost()
+    amqp_url = rabbit.url_for_vhost(rabbit.base_url(), vhost)
     log_dir = Path(tempfile.mkdtemp(prefix="leadline-soak-"))
     ports = {"proxy": free_port(), "crm": free_port()}
     common = {"AMQP_URL": amqp_url, "QUEUE_PREFIX": "soak", "LOG_LEVEL": "WARNING"}
-    crm = Proc("crm", ["-m", "worker.fakecrm", "--port", str(ports["crm"]), "--fail-rate", "0.3",
-                       "--timeout-rate", "0.05"], {}, log_dir)
+    crm = Service("crm", ["-m", "worker.fakecrm", "--port", str(ports["crm"]), "--fail-rate", "0.3",
+                          "--timeout-rate", "0.05"], {}, log_dir)
     worker_env = {**common, "CRM_URL": f"http://127.0.0.1:{ports['crm']}/leads", "CRM_TIMEOUT": "1",
                   "RETRY_DELAYS": "200ms,500ms,1s", "MAX_ATTEMPTS": "30", "WORKER_METRICS_PORT": "0",
                   "SHUTDOWN_GRACE": "5s"}
-    worker = Proc("worker", ["-m", "worker"], worker_env, log_dir)
-    proxy = Proc("proxy", ["-m", "proxy", "--port", str(ports["proxy"])],
-                 {**common, "RATE_LIMIT": "off"}, log_dir)
+    worker = Service("worker", ["-m", "worker"], worker_env, log_dir)
+    proxy = Service("proxy", ["-m", "proxy", "--port", str(ports["proxy"])],
+                    {**common, "RATE_LIMIT": "off"}, log_dir)
     procs = [crm, worker, proxy]
     tally = Tally()
     crm_url = f"http://127.0.0.1:{ports['crm']}"
@@ -165,7 +125,7 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
                 proxy.start()
 
             def drop_connections() -> None:
-                ctl("close_all_connections", "--vhost", vhost, "soak: chaos")
+                rabbit.close_connections(vhost, "soak: chaos")
 
             chaos_points = [
                 (0.20, "worker SIGKILLed and restarted", crash_worker),
@@ -218,8 +178,7 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
     finally:
         for proc in reversed(procs):
             proc.stop()
-        with contextlib.suppress(RuntimeError):
-            ctl("delete_vhost", vhost)
+        rabbit.delete_vhost(vhost)
 
     lost = tally.accepted - set(in_crm) - dead
     duplicates = sum(n - 1 for n in in_crm.values() if n > 1)

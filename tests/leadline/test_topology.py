@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import aiormq
 import pytest
-from aiormq.abc import AbstractChannel, AbstractConnection
+from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
 from leadline.message import lead_properties
 from leadline.topology import WORK_QUEUE_DELIVERY_LIMIT, Topology, declare_all
@@ -67,13 +67,7 @@ async def test_a_retry_tier_hands_the_message_back_to_work_after_its_delay(
     tier = topology.retry_queue(topology.retry_delays[0])
     await channel.basic_publish(b'{"n":1}', exchange="", routing_key=tier, mandatory=True,
                                 properties=lead_properties(submission_id="retry-0001", form="lead"))
-    got = None
-    for _ in range(60):
-        got = await channel.basic_get(topology.work_queue, no_ack=True)
-        if got.body:
-            break
-        await asyncio.sleep(0.05)
-    assert got is not None
+    got = await _get_eventually(channel, topology.work_queue)
     assert got.body == b'{"n":1}'
     assert got.header.properties.message_id == "retry-0001"
     assert got.header.properties.delivery_mode == 2
@@ -95,12 +89,15 @@ async def test_a_message_that_keeps_coming_back_is_dead_lettered_not_dropped(
         await channel.basic_reject(got.delivery_tag, requeue=True)
         returned += 1
     assert WORK_QUEUE_DELIVERY_LIMIT <= returned <= WORK_QUEUE_DELIVERY_LIMIT + 1
-    dead = None
-    for _ in range(60):
-        dead = await channel.basic_get(topology.dead_letter_queue, no_ack=True)
-        if dead.body:
-            break
-        await asyncio.sleep(0.05)
-    assert dead is not None
+    dead = await _get_eventually(channel, topology.dead_letter_queue)
     assert dead.header.properties.message_id == "crashy-001"
 
+
+async def _get_eventually(channel: AbstractChannel, queue: str, seconds: float = 3.0) -> DeliveredMessage:
+    """The first message `queue` holds within `seconds` (taken, no ack needed)."""
+    for _ in range(int(seconds / 0.05)):
+        got = await channel.basic_get(queue, no_ack=True)
+        if got.body:
+            return got
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing arrived in {queue} within {seconds}s")

@@ -4,10 +4,13 @@
 `POST /leads` stores each lead once per Idempotency-Key. It answers 422 for
 the reject domain, 503 at `--fail-rate`, and at `--timeout-rate` it stores the
 lead and then answers too late (the nastiest real case: the CRM has it, the
-caller does not know). Inspection: `GET /_leads`, `GET /_stats`, `GET /_calls`;
-control: `POST /_reset`, `POST /_config` (any of fail_rate, timeout_rate,
-latency_ms, reject_domain, hang_seconds) so a test can take the CRM down and
-bring it back. `create_app()` builds the same app for in-process use.
+caller does not know). `HEAD /leads` is what the worker probes a paused CRM
+with. Inspection: `GET /_leads`, `GET /_stats`, `GET /_calls`; control:
+`POST /_reset`, `POST /_config` (any of fail_rate, timeout_rate, latency_ms,
+reject_domain, hang_seconds, `down` (every call 503, probes too) and
+`fail_domain` (leads from that domain always 503: a lead that fails alone))
+so a test can take the CRM down and bring it back. `create_app()` builds the
+same app for in-process use.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class Behaviour:
     latency_ms: float = 0.0
     reject_domain: str = DEFAULT_REJECT_DOMAIN
     hang_seconds: float = DEFAULT_HANG_SECONDS  # how late "too late" is
+    down: bool = False  # every call, probes too, answers 503
+    fail_domain: str = ""  # leads from this e-mail domain always answer 503
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Stats:
     created: int = 0
     duplicates: int = 0
     failed: int = 0  # answered 503 on purpose
+    probes: int = 0  # HEAD /leads
     rejected: int = 0  # answered 422 (reject domain) or 400 (no key / not JSON)
     late: int = 0  # stored, then answered too late
 
@@ -85,12 +91,14 @@ async def post_lead(request: web.Request) -> web.Response:
         return _json({"error": "need an Idempotency-Key and a JSON object"}, 400)
     if b.latency_ms > 0:
         await asyncio.sleep(b.latency_ms / 1000)
-    if b.fail_rate > 0 and crm.rng.random() < b.fail_rate:
+    lead = payload.get("lead")
+    email = str(lead.get("email", "")) if isinstance(lead, dict) else ""
+    domain = email.rpartition("@")[2].lower()
+    if b.down or (b.fail_rate > 0 and crm.rng.random() < b.fail_rate) or (
+            b.fail_domain and domain == b.fail_domain.lower()):
         crm.stats.failed += 1
         call["status"] = 503
         return _json({"error": "temporarily unavailable"}, 503)
-    lead = payload.get("lead")
-    email = str(lead.get("email", "")) if isinstance(lead, dict) else ""
     if email.rpartition("@")[2].lower() == b.reject_domain.lower():
         crm.stats.rejected += 1
         call["status"] = 422
@@ -107,6 +115,18 @@ async def post_lead(request: web.Request) -> web.Response:
         await asyncio.sleep(b.hang_seconds)
     call["status"] = 201 if created else 200
     return _json({"id": key, "created": created}, call["status"])
+
+
+async def probe(request: web.Request) -> web.Response:
+    """`HEAD /leads`: up, unless down or unlucky."""
+    crm = request.app[CRM_KEY]
+    b = crm.behaviour
+    crm.stats.probes += 1
+    if b.latency_ms > 0:
+        await asyncio.sleep(b.latency_ms / 1000)
+    if b.down or (b.fail_rate > 0 and crm.rng.random() < b.fail_rate):
+        return web.Response(status=503)
+    return web.Response(status=204)
 
 
 async def get_leads(request: web.Request) -> web.Response:
@@ -156,6 +176,7 @@ def create_app(behaviour: Behaviour | None = None, *, seed: int | None = None) -
     app = web.Application(client_max_size=256 * 1024)
     app[CRM_KEY] = crm
     app.router.add_post("/leads", post_lead)
+    app.router.add_route("HEAD", "/leads", probe)
     app.router.add_get("/_leads", get_leads)
     app.router.add_get("/_stats", get_stats)
     app.router.add_get("/_calls", get_calls)

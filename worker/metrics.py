@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from leadline.queuestats import QueueGauges
+from worker.crm.base import PAUSE_REASONS, Outcome, Verdict
 
 
 class Metrics:
@@ -22,10 +23,22 @@ class Metrics:
         self.dead_lettered = Counter("leadline_worker_dead_lettered", "Leads sent to the DLQ",
                                      ["reason"], registry=r)
         self.crm_seconds = Histogram(
-            "leadline_worker_crm_seconds", "CRM call duration", ["outcome"], registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            "leadline_worker_crm_seconds", "CRM call duration, by the call's worst outcome", ["outcome"],
+            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
-        self.in_flight = Gauge("leadline_worker_in_flight", "Leads being handled", registry=r)
+        self.crm_leads = Counter("leadline_crm_leads", "Leads by the outcome of their CRM call "
+                                 "(done, temporary, permanent, call_failed, rate_limited, outage)",
+                                 ["outcome"], registry=r)
+        self.crm_batch_size = Histogram(
+            "leadline_crm_batch_size", "Leads per CRM call", registry=r,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200))
+        self.crm_rate_limited = Counter("leadline_crm_rate_limited", "CRM calls answered 429", registry=r)
+        self.crm_probes = Counter("leadline_crm_probes", "Probes of a paused CRM, by result", ["result"],
+                                  registry=r)
+        self.crm_paused = Gauge(
+            "leadline_crm_paused", "1 while the worker waits out a CRM outage, by reason (down, failing, "
+            "credentials, quota, rate_limited, config)", ["reason"], registry=r)
+        self.in_flight = Gauge("leadline_worker_in_flight", "Deliveries being handled", registry=r)
         self.connected = Gauge("leadline_worker_broker_connected", "1 while connected", registry=r)
         self.republish_failures = Counter(
             "leadline_worker_republish_failures", "Retry/DLQ publishes not confirmed (left unacked)",
@@ -45,8 +58,23 @@ class Metrics:
         self.dlq_last_pass = Gauge("leadline_dlq_last_pass_timestamp_seconds",
                                    "When the last dlq process pass finished (Unix time)", registry=r)
 
+    def set_paused(self, reason: str | None) -> None:
+        for known in PAUSE_REASONS:
+            self.crm_paused.labels(known).set(1 if known == reason else 0)
+
+    def observe_call(self, outcomes: list[Outcome], seconds: float) -> None:
+        for outcome in outcomes:
+            self.crm_leads.labels(outcome.verdict.value).inc()
+        worst = min((o.verdict for o in outcomes), key=_SEVERITY.index, default=Verdict.DONE)
+        self.crm_seconds.labels(worst.value).observe(seconds)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+# The outcome a call is filed under: the worst among its leads.
+_SEVERITY = [Verdict.OUTAGE, Verdict.CALL_FAILED, Verdict.RATE_LIMITED, Verdict.PERMANENT, Verdict.TEMPORARY,
+             Verdict.DONE]
 
 
 def metrics_app(metrics: Metrics, ready: Callable[[], bool]) -> web.Application:

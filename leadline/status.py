@@ -46,6 +46,17 @@ def fetch(url: str) -> str | None:
         return None
 
 
+def paused_reasons(text: str) -> list[str]:
+    """The reasons `leadline_crm_paused{reason=…}` is 1 for: why the worker waits out the CRM."""
+    reasons = []
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == "leadline_crm_paused" and float(match.group(3)) == 1:
+            label = re.search(r'reason="([^"]*)"', match.group(2) or "")
+            reasons.append(label.group(1) if label else "?")
+    return reasons
+
+
 def render(stats: Sequence[QueueStat], proxy_metrics: str | None, worker_metrics: str | None) -> str:
     lines = [f"{'queue':<34} {'role':<6} {'messages':>9} {'consumers':>9}"]
     for s in stats:
@@ -66,8 +77,12 @@ def render(stats: Sequence[QueueStat], proxy_metrics: str | None, worker_metrics
         lines.append("  balanced" if gap == 0 else
                      f"  off by {gap:+.0f} (counters restart with their process; dead letters "
                      "replayed or purged, and leads from earlier runs, count on one side only)")
+    paused = paused_reasons(worker_metrics) if worker_metrics else []
+    if paused:
+        lines.append(f"CRM PAUSED ({', '.join(paused)}): the worker waits out a CRM outage; leads wait in "
+                     "the work queue and spend no attempts; it probes every CRM_PROBE_INTERVAL")
     workers = next((s.consumers for s in stats if s.role == "work"), None)
-    if workers == 0:
+    if workers == 0 and not paused:
         lines.append("WARNING: no consumer on the work queue: is a worker running?")
     if dead:
         lines.append(f"NOTE: {dead} dead letter(s): `python -m worker dlq list` to inspect")

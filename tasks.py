@@ -101,7 +101,8 @@ def bench(c: Context, which: str = "all", quick: bool = False) -> None:
 
 @task(help={"flaky": "the fake CRM fails and times out now and then",
             "no_build": "serve output/ as it is",
-            "crm": "webhook (default), hubspot, salesforce or pipedrive: which CRM's fake the worker writes to"})
+            "crm": "webhook (default), hubspot, salesforce or pipedrive: the CRM whose fake the worker "
+                   "writes to"})
 def up(c: Context, flaky: bool = False, no_build: bool = False, crm: str = "webhook") -> None:
     """The whole pipeline locally: site :8000, proxy :8080, fake CRM :8090, worker metrics :9100."""
     from leadline import devstack

@@ -173,6 +173,7 @@ class Worker:
         # Runs on every (re)connect: declare, then consume on the new channel
         # unless the CRM is out (resuming consumes then).
         self._consumer = None
+        self._forget_closed_channels()
         await declare_all(channel, self.topology)
         await channel.basic_qos(prefetch_count=self.prefetch)
         await self._consume(channel)
@@ -186,6 +187,16 @@ class Worker:
             ok = await channel.basic_consume(self.topology.work_queue, self._on_message)
             assert ok.consumer_tag is not None
             self._consumer = (channel, ok.consumer_tag)
+
+    def _forget_closed_channels(self) -> None:
+        """Leads still waiting from a channel that closed: the broker has requeued them already."""
+        gone = self.dispatcher.discard(lambda t: t.delivery.message.channel.is_closed)
+        for ticket in gone:
+            self._deliveries.discard(ticket.delivery)
+        if gone:
+            self.metrics.in_flight.set(len(self._deliveries))
+            log.info("dropped leads of a closed channel; the broker redelivers them",
+                     extra={"leads": len(gone)})
 
     def _on_state(self, connected: bool) -> None:
         self.metrics.connected.set(1 if connected else 0)

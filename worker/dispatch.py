@@ -122,6 +122,13 @@ class Dispatcher(Generic[T]):
         self._waiting.extendleft(Waiting(item) for item in reversed(items))
         self._wake.set()
 
+    def discard(self, stale: Callable[[T], bool]) -> list[T]:
+        """Take out the waiting leads `stale` picks (their delivery's channel is gone)."""
+        gone = [w.item for w in self._waiting if stale(w.item)]
+        if gone:
+            self._waiting = deque(w for w in self._waiting if not stale(w.item))
+        return gone
+
     def pause(self) -> list[T]:
         """Form no more calls; the waiting leads, to hand back."""
         self._paused = True

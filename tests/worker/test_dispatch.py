@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from leadline.config import Rate
@@ -79,14 +79,19 @@ class Recorder:
         return None
 
 
-async def run(dispatcher: Dispatcher[Item], items: list[Item], settled: list[str], timeout: float = 5) -> None:
+async def run(dispatcher: Dispatcher[Item], items: list[Item], settled: list[str],
+              timeout: float = 5) -> None:
     dispatcher.start()
     for item in items:
         dispatcher.submit(item)
-    async with asyncio.timeout(timeout):
-        while len(settled) < len(items):
-            await asyncio.sleep(0.01)
+    await until(lambda: len(settled) == len(items), timeout)
     await dispatcher.stop()
+
+
+async def until(check: Callable[[], bool], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 - polling what a callback fills in
+            await asyncio.sleep(0.01)
 
 
 def recording(settled: list[str]):  # type: ignore[no-untyped-def]
@@ -155,9 +160,7 @@ async def test_under_a_binding_rate_limit_the_wait_fills_the_batches() -> None:
     await asyncio.sleep(0.05)
     for i in range(55):
         dispatcher.submit(lead(f"late{i}"))
-    async with asyncio.timeout(5):
-        while len(settled) < 60:
-            await asyncio.sleep(0.01)
+    await until(lambda: len(settled) == 60, 5)
     await dispatcher.stop()
     sizes = [len(c) for c in crm.calls]
     assert sum(sizes) == 60

@@ -371,8 +371,9 @@ class FakeState(Generic[C]):
     def unavailable(self, status: int) -> web.Response:
         raise NotImplementedError
 
-    def no_route(self, exc: web.HTTPException) -> web.Response:
-        """An unknown path or method, in the vendor's body."""
+    def http_error(self, exc: web.HTTPException) -> web.Response:
+        """aiohttp's own refusals (unknown path 404, method 405, body too large
+        413) in the vendor's body."""
         raise NotImplementedError
 
     def limit_headers(self, now: float) -> dict[str, str]:
@@ -419,7 +420,7 @@ async def _serve(state: FakeState[Any], request: web.Request, handler: Handler) 
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
-                response = state.no_route(exc)
+                response = state.http_error(exc)
             hang = (route_handler in state.writes and response.status < 300
                     and config.timeout_rate > 0 and state.rng.random() < config.timeout_rate)
         if not public:

@@ -241,10 +241,10 @@ class HubSpotState(FakeState[HubSpotConfig]):
         return json_response({"status": "error", "message": "internal error",
                               "correlationId": self.new_uuid(), "category": "INTERNAL_ERROR"}, status)
 
-    def no_route(self, exc: web.HTTPException) -> web.Response:
-        if exc.status == 405:
-            return self.error(405, "VALIDATION_ERROR", f"HTTP method not allowed: {exc.reason}")
-        return self.error(404, "OBJECT_NOT_FOUND", "resource not found")
+    def http_error(self, exc: web.HTTPException) -> web.Response:
+        if exc.status == 404:
+            return self.error(404, "OBJECT_NOT_FOUND", "resource not found")
+        return self.error(exc.status, "VALIDATION_ERROR", exc.reason)
 
     def limit_headers(self, now: float) -> dict[str, str]:
         headers = {"X-HubSpot-RateLimit-Daily": str(self.config.daily_limit),

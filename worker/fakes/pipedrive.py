@@ -173,13 +173,14 @@ class PipedriveState(FakeState[PipedriveConfig]):
     parsers = {"daily_limit": count, "lead_limit": optional_count, "search_lag_ms": non_negative,
                "company_domain": text, "deal_fields": _deal_fields}
     persons: dict[int, Person]
+    by_email: dict[str, list[int]]  # lowercased address -> person ids, for exact e-mail search
     leads: dict[str, dict[str, Any]]
     notes: dict[int, dict[str, Any]]
     next_person: int
     next_note: int
 
     def clear_records(self) -> None:
-        self.persons, self.leads, self.notes = {}, {}, {}
+        self.persons, self.leads, self.notes, self.by_email = {}, {}, {}, {}
         self.next_person = self.next_note = 1
 
     def records_json(self) -> Any:
@@ -208,8 +209,8 @@ class PipedriveState(FakeState[PipedriveConfig]):
     def unavailable(self, status: int) -> web.Response:
         return error(status, "Service unavailable")
 
-    def no_route(self, exc: web.HTTPException) -> web.Response:
-        return error(exc.status if exc.status == 405 else 404, "Unknown method .")
+    def http_error(self, exc: web.HTTPException) -> web.Response:
+        return error(exc.status, "Unknown method ." if exc.status == 404 else exc.reason)
 
     def limit_headers(self, now: float) -> dict[str, str]:
         headers = {"x-daily-requests-left": str(self.daily_remaining())}
@@ -263,6 +264,8 @@ class PipedriveState(FakeState[PipedriveConfig]):
                         {"marketing_status": status} if status else {}, _v2_time(),
                         time.monotonic() + self.config.search_lag_ms / 1000)
         self.persons[person.id] = person
+        for address in {e["value"].lower() for e in emails}:
+            self.by_email.setdefault(address, []).append(person.id)
         self.next_person += 1
         self.stats.count(self.stats.created, "persons")
         return person
@@ -419,8 +422,11 @@ async def search_persons(request: web.Request) -> web.Response:
     def hit(value: str) -> bool:
         return value.lower() == wanted if exact else wanted in value.lower()
 
+    candidates: Any = state.persons.values()
+    if exact and fields == {"email"}:  # the connector's lookup: no need to scan everyone
+        candidates = [state.persons[i] for i in state.by_email.get(wanted, [])]
     items = []
-    for person in state.persons.values():
+    for person in candidates:
         if person.searchable_at > now:
             continue  # not in the search index yet
         values = ([person.name] if "name" in fields else []) \

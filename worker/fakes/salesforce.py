@@ -241,6 +241,7 @@ class SalesforceState(FakeState[SalesforceConfig]):
                "duplicate_external_ids": string_set}
     leads: dict[str, dict[str, Any]]
     serial: int
+    index: dict[str, dict[Any, list[str]]]  # external-id / unique field -> value -> Ids
 
     def check(self, config: SalesforceConfig) -> None:
         if config.duplicate_external_ids:
@@ -252,8 +253,10 @@ class SalesforceState(FakeState[SalesforceConfig]):
     def clear_records(self) -> None:
         self.leads = {}
         self.serial = 1
+        self.index = {}
 
     def seed_records(self) -> None:
+        self.reindex()  # the fields may have changed with the config
         for value in sorted(self.config.duplicate_external_ids):
             while len(self.matching(EXTERNAL_ID_FIELD, value)) < 2:
                 self._insert({"LastName": "Seeded duplicate", "Company": "Seeded", EXTERNAL_ID_FIELD: value})
@@ -288,11 +291,11 @@ class SalesforceState(FakeState[SalesforceConfig]):
     def unavailable(self, status: int) -> web.Response:
         return json_response([{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}], status)
 
-    def no_route(self, exc: web.HTTPException) -> web.Response:
-        if exc.status == 405:
-            return json_response([{"message": f"HTTP Method not allowed: {exc.reason}",
-                                   "errorCode": "METHOD_NOT_ALLOWED"}], 405)
-        return not_found()
+    def http_error(self, exc: web.HTTPException) -> web.Response:
+        if exc.status == 404:
+            return not_found()
+        code = {405: "METHOD_NOT_ALLOWED", 413: "REQUEST_ENTITY_TOO_LARGE"}.get(exc.status, "INVALID_REQUEST")
+        return json_response([{"message": exc.reason, "errorCode": code}], exc.status)
 
     def limit_headers(self, now: float) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.daily_used}/{self.config.daily_limit}"}
@@ -303,7 +306,28 @@ class SalesforceState(FakeState[SalesforceConfig]):
         return f"/services/data/{self.config.api_version}/sobjects/Lead/{lead_id}"
 
     def matching(self, name: str, value: Any) -> list[str]:
+        """The Ids of the Leads whose `name` is exactly `value`."""
+        by_value = self.index.get(name)
+        if by_value is not None and isinstance(value, str | int | float | bool):
+            return list(by_value.get(value, ()))
         return [i for i, lead in self.leads.items() if lead.get(name) == value]
+
+    def reindex(self) -> None:
+        self.index = {name: {} for name, spec in self.fields.items() if spec.external_id or spec.unique}
+        for lead in self.leads.values():
+            self._index(lead, add=True)
+
+    def _index(self, lead: Mapping[str, Any], *, add: bool) -> None:
+        for name, by_value in self.index.items():
+            value = lead.get(name)
+            if value is None or not isinstance(value, str | int | float | bool):
+                continue
+            if add:
+                by_value.setdefault(value, []).append(lead["Id"])
+            else:
+                by_value[value].remove(lead["Id"])
+                if not by_value[value]:
+                    del by_value[value]
 
     def _insert(self, values: Mapping[str, Any]) -> str:
         lead_id = record_id(self.serial)
@@ -315,6 +339,7 @@ class SalesforceState(FakeState[SalesforceConfig]):
         lead.update(values)
         lead.update({"Id": lead_id, "CreatedDate": _sf_time(), "LastModifiedDate": _sf_time()})
         self.leads[lead_id] = lead
+        self._index(lead, add=True)
         return lead_id
 
     def validate(self, body: Mapping[str, Any], *, creating: bool, own_id: str | None) -> list[Refused]:
@@ -378,8 +403,11 @@ class SalesforceState(FakeState[SalesforceConfig]):
 
     def update(self, lead_id: str, values: Mapping[str, Any]) -> None:
         self.stats.count(self.stats.updated, "leads")
-        self.leads[lead_id].update({k: v for k, v in values.items() if k != "attributes"})
-        self.leads[lead_id]["LastModifiedDate"] = _sf_time()
+        lead = self.leads[lead_id]
+        self._index(lead, add=False)
+        lead.update({k: v for k, v in values.items() if k != "attributes"})
+        lead["LastModifiedDate"] = _sf_time()
+        self._index(lead, add=True)
 
     def upsert(self, ext_field: str, value: Any, body: Mapping[str, Any]) -> tuple[str, bool]:
         """Create or update the record with this external id: (its Id, created).
@@ -405,6 +433,7 @@ class SalesforceState(FakeState[SalesforceConfig]):
 
     def restore(self, snapshot: Snapshot) -> None:
         self.leads, self.serial, self.stats.created, self.stats.updated = snapshot
+        self.reindex()
 
 
 STATE = web.AppKey("fake_salesforce", SalesforceState)

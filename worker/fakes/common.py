@@ -380,6 +380,11 @@ class FakeState(Generic[C]):
         """Headers every authenticated answer carries."""
         return {}
 
+    def records_in(self, handler: Handler, body: Any) -> int:
+        """How many records a write carries (batch inputs); counted even when
+        the call is refused before its handler runs."""
+        return 1
+
 
 def pipeline(key: web.AppKey[Any]) -> Any:
     """The middleware that puts every API call through the fixed order."""
@@ -399,9 +404,17 @@ async def _serve(state: FakeState[Any], request: web.Request, handler: Handler) 
     call = Call(request.method, request.path, arrived=now)
     state.calls.append(call)
     state.stats.requests += 1
-    request[CALL] = call
     config = state.config
     route_handler = request.match_info.handler
+    unreadable: web.HTTPException | None = None  # a body too large to read
+    if route_handler in state.writes:
+        # Counted at arrival, so a refused batch still says what it carried;
+        # aiohttp keeps the body for the handler to read again.
+        try:
+            body = await read_json(request)
+        except web.HTTPException as exc:
+            unreadable, body = exc, INVALID
+        call.records = state.records_in(route_handler, body)
     public = route_handler in state.public
     authenticated = public or state.authorized(request)
     hang = False
@@ -418,6 +431,8 @@ async def _serve(state: FakeState[Any], request: web.Request, handler: Handler) 
             response = state.unavailable(state.rng.choice(state.fail_statuses))
         else:
             try:
+                if unreadable is not None:
+                    raise unreadable
                 response = await handler(request)
             except web.HTTPException as exc:
                 response = state.http_error(exc)
@@ -437,14 +452,6 @@ async def _serve(state: FakeState[Any], request: web.Request, handler: Handler) 
         await asyncio.sleep(config.hang_seconds)
     call.finished = time.monotonic()
     return response
-
-
-CALL = web.RequestKey("fake_call", Call)
-
-
-def carried(request: web.Request, records: int) -> None:
-    """Record how many records this call carried (batch inputs; 1 for a single write)."""
-    request[CALL].records = records
 
 
 def add_control_routes(app: web.Application, key: web.AppKey[Any]) -> None:

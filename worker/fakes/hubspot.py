@@ -1,6 +1,10 @@
 """A fake of HubSpot's CRM v3 contacts and properties API, for tests and demos.
 
 `create_app(config, seed=)` builds it; `app[STATE]` is the live state.
+Endpoints: `POST /crm/v3/objects/contacts/batch/upsert`; `POST /crm/v3/objects/
+contacts`; `GET` a page of them; `PATCH` and `GET /crm/v3/objects/contacts/
+{id}` (or `{value}?idProperty=email`); `GET`/`POST /crm/v3/properties/contacts`
+and `GET /crm/v3/properties/contacts/{name}`.
 
 Documented (HubSpot's API reference, changelog and issue threads; sources in
 the project's research notes):
@@ -49,9 +53,9 @@ from leadline.config import Rate
 from worker.fakes.common import (
     INVALID,
     FakeState,
+    Handler,
     Knobs,
     Refusal,
-    carried,
     count,
     email_domain,
     is_email,
@@ -257,6 +261,12 @@ class HubSpotState(FakeState[HubSpotConfig]):
                 "X-HubSpot-RateLimit-Remaining": str(self.window_remaining(now))})
         return headers
 
+    def records_in(self, handler: Handler, body: Any) -> int:
+        if handler is batch_upsert:
+            inputs = body.get("inputs") if isinstance(body, dict) else None
+            return len(inputs) if isinstance(inputs, list) else 0
+        return 1
+
     def missing_scope(self, scope: str) -> web.Response | None:
         if scope in self.config.scopes:
             return None
@@ -420,8 +430,6 @@ async def batch_upsert(request: web.Request) -> web.Response:
         return refused
     started = iso_now()
     body = await read_json(request)
-    carried(request, len(body["inputs"]) if isinstance(body, dict) and isinstance(body.get("inputs"), list)
-            else 0)
     id_prop, inputs, problems = _read_inputs(state, body)
     if problems:
         return state.invalid(problems)
@@ -460,7 +468,6 @@ async def create_contact(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if (refused := state.missing_scope(WRITE)) is not None:
         return refused
-    carried(request, 1)
     body = await read_json(request)
     values, problems = state.clean(body.get("properties") if isinstance(body, dict) else INVALID)
     if problems:
@@ -488,7 +495,6 @@ async def update_contact(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if (refused := state.missing_scope(WRITE)) is not None:
         return refused
-    carried(request, 1)
     found = _lookup(state, request)
     if isinstance(found, web.Response):
         return found

@@ -2,6 +2,9 @@
 users (v1), for tests and demos.
 
 `create_app(config, seed=)` builds it; `app[STATE]` is the live state.
+Endpoints: `GET /api/v2/persons/search`, `POST /api/v2/persons`, `GET
+/api/v2/persons/<id>`, `POST`/`GET /api/v1/leads`, `POST`/`GET /api/v1/notes`,
+`GET`/`POST /api/v1/dealFields`, `GET /api/v1/users/me`.
 
 Documented (Pipedrive's developer docs and changelog; sources in the
 project's research notes):
@@ -47,7 +50,6 @@ from worker.fakes.common import (
     FakeState,
     Knobs,
     Refusal,
-    carried,
     count,
     email_domain,
     is_email,
@@ -383,7 +385,6 @@ def _int_param(request: web.Request, name: str) -> int | None:
 
 async def add_person(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    carried(request, 1)
     try:
         return ok(state.add_person(await read_json(request)).as_json())
     except Invalid as exc:
@@ -441,7 +442,6 @@ async def search_persons(request: web.Request) -> web.Response:
 
 async def add_lead(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    carried(request, 1)
     try:
         lead = state.add_lead(await read_json(request))
     except Invalid as exc:
@@ -461,7 +461,6 @@ async def list_leads(request: web.Request) -> web.Response:
 
 async def add_note(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    carried(request, 1)
     try:
         return ok(state.add_note(await read_json(request)), 201)
     except Invalid as exc:

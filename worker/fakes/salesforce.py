@@ -1,6 +1,10 @@
 """A fake of Salesforce's REST API for Leads, for tests and demos.
 
 `create_app(config, seed=)` builds it; `app[STATE]` is the live state.
+Endpoints under `/services/data/<api_version>/`: `PATCH sobjects/Lead/<field>/
+<value>`, `PATCH composite/sobjects/Lead/<field>`, `PATCH`/`GET sobjects/Lead/
+<Id>`, `GET sobjects/Lead/describe`, `GET limits`, `GET query?q=`; and
+`POST /services/oauth2/token`.
 
 Documented (Salesforce's REST API guide and field reference; sources in the
 project's research notes):
@@ -39,6 +43,11 @@ Assumed (the documentation is silent; the stricter choice):
   it, 403 `REQUEST_LIMIT_EXCEEDED` ("ConcurrentRequests ... Limit exceeded"),
   never 429. Token requests count against neither limit.
 - The API version in the path must be exactly `api_version`, else 404.
+- `query` understands one shape, `SELECT Id FROM Lead WHERE <field> =
+  '<value>' [ORDER BY CreatedDate [ASC|DESC]]`; others are MALFORMED_QUERY,
+  an unknown field in it INVALID_FIELD.
+- Token requests need no bearer token and get no `Sforce-Limit-Info`; a 401
+  carries none either (no org is known).
 """
 
 from __future__ import annotations
@@ -57,9 +66,9 @@ from aiohttp import web
 from leadline.config import Rate
 from worker.fakes.common import (
     FakeState,
+    Handler,
     Knobs,
     Refusal,
-    carried,
     count,
     email_domain,
     is_email,
@@ -297,6 +306,12 @@ class SalesforceState(FakeState[SalesforceConfig]):
         code = {405: "METHOD_NOT_ALLOWED", 413: "REQUEST_ENTITY_TOO_LARGE"}.get(exc.status, "INVALID_REQUEST")
         return json_response([{"message": exc.reason, "errorCode": code}], exc.status)
 
+    def records_in(self, handler: Handler, body: Any) -> int:
+        if handler is upsert_many:
+            records = body.get("records") if isinstance(body, dict) else None
+            return len(records) if isinstance(records, list) else 0
+        return 1
+
     def limit_headers(self, now: float) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.daily_used}/{self.config.daily_limit}"}
 
@@ -472,7 +487,6 @@ async def upsert_one(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if _wrong_version(state, request):
         return not_found()
-    carried(request, 1)
     ext, value = request.match_info["field"], request.match_info["value"]
     if (wrong := _external_field(state, ext)) is not None:
         return wrong
@@ -502,7 +516,6 @@ async def upsert_many(request: web.Request) -> web.Response:
     ext = request.match_info["field"]
     body = await _body_object(request)
     records = body.get("records") if body is not None else None
-    carried(request, len(records) if isinstance(records, list) else 0)
     if (wrong := _external_field(state, ext)) is not None:
         return wrong
     all_or_none = body.get("allOrNone", False) if body is not None else False
@@ -549,7 +562,6 @@ async def update_by_id(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if _wrong_version(state, request):
         return not_found()
-    carried(request, 1)
     lead_id = request.match_info["lead_id"]
     if lead_id not in state.leads:
         return not_found()

@@ -135,6 +135,19 @@ async def test_every_api_call_is_recorded_with_its_times_status_and_records() ->
         assert (stats["requests"], stats["records_sent"], stats["by_status"]) == (2, 3, {"200": 1, "401": 1})
 
 
+async def test_a_refused_batch_still_counts_the_records_it_carried() -> None:
+    async with running(create_app(HubSpotConfig(rate_limit=Rate(1, 60.0))), STATE, AUTH) as fake:
+        def batch(n: int) -> dict[str, Any]:
+            return {"inputs": [{"idProperty": "email", "id": f"p{i}@example.com", "properties": {}}
+                               for i in range(n)]}
+
+        assert (await fake.call("POST", UPSERT, json=batch(3))).status == 200
+        assert (await fake.call("POST", UPSERT, json=batch(2))).status == 429
+        assert (await fake.call("POST", UPSERT, json=batch(4), auth=False)).status == 401
+        assert [(c.status, c.records) for c in fake.state.calls] == [(200, 3), (429, 2), (401, 4)]
+        assert fake.state.stats.records_sent == 9
+
+
 async def test_reset_clears_records_calls_and_stats_but_keeps_the_config() -> None:
     async with running(create_app(HubSpotConfig(latency_ms=1)), STATE, AUTH) as fake:
         batch = {"inputs": [{"idProperty": "email", "id": "a@example.com", "properties": {}}]}

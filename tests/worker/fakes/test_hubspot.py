@@ -55,7 +55,7 @@ async def test_changing_the_token_revokes_the_old_one_mid_run(hubspot: Fake) -> 
 
 
 async def test_the_rolling_window_counts_arrivals_and_refused_calls_do_not_count() -> None:
-    async with fake(HubSpotConfig(rate_limit=Rate(3, 2.0))) as hubspot:
+    async with fake(HubSpotConfig(rate_limit=Rate(3, 1.5))) as hubspot:
         remaining = []
         for n in range(3):
             answer = await hubspot.call("GET", PROPERTIES)
@@ -70,7 +70,7 @@ async def test_the_rolling_window_counts_arrivals_and_refused_calls_do_not_count
         assert refused.body["errorType"] == "RATE_LIMIT"
         assert refused.body["message"] == "You have reached your ten_secondly_rolling limit."
         assert refused.headers["X-HubSpot-RateLimit-Max"] == "3"
-        assert refused.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "2000"
+        assert refused.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "1500"
         assert refused.headers["X-HubSpot-RateLimit-Remaining"] == "0"
         assert "Retry-After" not in refused.headers
         await sleep_until_window_frees(hubspot.state)
@@ -118,7 +118,7 @@ async def test_fail_rate_answers_502_or_503_in_a_pattern_the_seed_repeats() -> N
 async def test_store_then_hang_writes_the_contact_and_withholds_the_answer() -> None:
     async with fake(HubSpotConfig(timeout_rate=1.0, hang_seconds=30)) as hubspot:
         with pytest.raises(asyncio.TimeoutError):
-            await hubspot.call("POST", UPSERT, json=by_email("late@example.com"), timeout=0.5)
+            await hubspot.call("POST", UPSERT, json=by_email("late@example.com"), timeout=0.3)
         assert hubspot.state.find("email", "late@example.com") is not None
         call = hubspot.state.calls[0]
         assert (call.status, call.finished, call.records) == (200, None, 1)

@@ -62,7 +62,7 @@ async def test_the_token_may_come_as_a_query_parameter(pipedrive: Fake) -> None:
 
 
 async def test_the_rolling_window_counts_arrivals_and_says_when_it_frees() -> None:
-    async with fake(PipedriveConfig(rate_limit=Rate(2, 2.0), daily_limit=100)) as pipedrive:
+    async with fake(PipedriveConfig(rate_limit=Rate(2, 1.5), daily_limit=100)) as pipedrive:
         first = await pipedrive.call("GET", "/api/v1/users/me")
         await asyncio.sleep(0.4)
         second = await pipedrive.call("GET", "/api/v1/users/me")
@@ -77,7 +77,7 @@ async def test_the_rolling_window_counts_arrivals_and_says_when_it_frees() -> No
         assert refused.headers["x-ratelimit-remaining"] == "0"
         # Whole seconds, rounded up, until the oldest accepted call leaves the window.
         oldest, refused_at = pipedrive.state.calls[0].arrived, pipedrive.state.calls[-1].arrived
-        assert refused.headers["x-ratelimit-reset"] == str(math.ceil(oldest + 2.0 - refused_at))
+        assert refused.headers["x-ratelimit-reset"] == str(math.ceil(oldest + 1.5 - refused_at))
         assert refused.headers["x-daily-requests-left"] == "98"  # a refused call costs nothing
         assert "Retry-After" not in refused.headers
         assert pipedrive.state.stored()["persons"] == 0
@@ -100,7 +100,7 @@ async def test_down_answers_503_to_every_call_the_probe_included(pipedrive: Fake
 async def test_store_then_hang_creates_the_person_and_withholds_the_answer() -> None:
     async with fake(PipedriveConfig(timeout_rate=1.0, hang_seconds=30)) as pipedrive:
         with pytest.raises(asyncio.TimeoutError):
-            await pipedrive.call("POST", PERSONS, json=ADA, timeout=0.5)
+            await pipedrive.call("POST", PERSONS, json=ADA, timeout=0.3)
         assert pipedrive.state.stored()["persons"] == 1
         assert pipedrive.state.calls[0].finished is None
         # Reads are never withheld.

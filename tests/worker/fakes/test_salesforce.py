@@ -102,7 +102,7 @@ async def test_limits_reports_the_remaining_allocation(salesforce: Fake) -> None
 
 
 async def test_a_rolling_window_when_set_refuses_with_403_never_429() -> None:
-    async with fake(SalesforceConfig(rate_limit=Rate(2, 2.0))) as salesforce:
+    async with fake(SalesforceConfig(rate_limit=Rate(2, 1.5))) as salesforce:
         assert (await salesforce.call("GET", f"{V}/limits")).status == 200
         await asyncio.sleep(0.4)
         assert (await salesforce.call("GET", f"{V}/limits")).status == 200
@@ -129,7 +129,7 @@ async def test_down_answers_503_to_every_call_describe_and_token_included(salesf
 async def test_store_then_hang_creates_the_lead_and_withholds_the_answer() -> None:
     async with fake(SalesforceConfig(timeout_rate=1.0, hang_seconds=30)) as salesforce:
         with pytest.raises(asyncio.TimeoutError):
-            await salesforce.call("PATCH", f"{UPSERT}/s-late", json=LEAD, timeout=0.5)
+            await salesforce.call("PATCH", f"{UPSERT}/s-late", json=LEAD, timeout=0.3)
         assert len(salesforce.state.matching(EXTERNAL_ID_FIELD, "s-late")) == 1
         assert salesforce.state.calls[0].finished is None
 

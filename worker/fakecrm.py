@@ -179,6 +179,9 @@ def _rate(text: str) -> float:
     return value
 
 
+_VENDOR_DEFAULT: Any = object()  # --rate-limit not given: keep the vendor's own default
+
+
 def _rate_limit(text: str) -> Rate | None:
     try:
         return parse_rate("--rate-limit", text)
@@ -192,12 +195,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="which CRM to fake (default: the webhook)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--fail-rate", type=_rate, default=0.0, help="share of calls answered 503")
+    parser.add_argument("--fail-rate", type=_rate, default=0.0,
+                        help="share of calls answered 503 (a vendor fake: its own 5xx)")
     parser.add_argument("--timeout-rate", type=_rate, default=0.0,
                         help="share of calls stored, then answered too late")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every answer")
     parser.add_argument("--reject-domain", default=DEFAULT_REJECT_DOMAIN,
-                        help="e-mail domain answered 422")
+                        help="e-mail domain answered 422 (a vendor fake: refused its own way)")
     parser.add_argument("--hang-seconds", type=float, default=DEFAULT_HANG_SECONDS,
                         help="how late a 'too late' answer comes")
     parser.add_argument("--seed", type=int, default=None, help="for repeatable failure patterns")
@@ -216,9 +220,6 @@ def main(argv: list[str] | None = None) -> None:
     # A short shutdown: hanging "too late" answers must not hold up Ctrl-C.
     web.run_app(create_app(behaviour, seed=args.seed), host=args.host, port=args.port,
                 access_log=None, print=None, shutdown_timeout=1.0, handler_cancellation=True)
-
-
-_VENDOR_DEFAULT: Any = object()  # --rate-limit not given: keep the vendor's own default
 
 
 def _serve_vendor(args: argparse.Namespace) -> None:

@@ -1,5 +1,5 @@
 """A CRM stand-in: `python -m worker.fakecrm --port P [--fail-rate F] [--timeout-rate F]
-[--latency-ms N] [--reject-domain D]`.
+[--latency-ms N] [--reject-domain D] [--vendor webhook|hubspot|salesforce|pipedrive]`.
 
 `POST /leads` stores each lead once per Idempotency-Key. It answers 422 for
 the reject domain, 503 at `--fail-rate`, and at `--timeout-rate` it stores the
@@ -11,6 +11,10 @@ reject_domain, hang_seconds, `down` (every call 503, probes too) and
 `fail_domain` (leads from that domain always 503: a lead that fails alone))
 so a test can take the CRM down and bring it back. `create_app()` builds the
 same app for in-process use.
+
+`--vendor hubspot|salesforce|pipedrive` serves the fake of that vendor's API
+instead (`worker.fakes`), with the same knobs plus `--rate-limit COUNT/WINDOW`
+(default: the vendor's lowest plan; `off`) and `--token TOKEN`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from leadline.config import Rate, parse_rate
+from leadline.errors import ConfigError
+from worker.fakes import VENDORS
 
 DEFAULT_PORT = 8090
 DEFAULT_REJECT_DOMAIN = "reject.test"
@@ -192,26 +200,67 @@ def _rate(text: str) -> float:
     return value
 
 
+_VENDOR_DEFAULT: Any = object()  # --rate-limit not given: keep the vendor's own default
+
+
+def _rate_limit(text: str) -> Rate | None:
+    try:
+        return parse_rate("--rate-limit", text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m worker.fakecrm", description=__doc__.split("\n")[0])
+    parser.add_argument("--vendor", choices=["webhook", *VENDORS], default="webhook",
+                        help="which CRM to fake (default: the webhook)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--fail-rate", type=_rate, default=0.0, help="share of calls answered 503")
+    parser.add_argument("--fail-rate", type=_rate, default=0.0,
+                        help="share of calls answered 503 (a vendor fake: its own 5xx)")
     parser.add_argument("--timeout-rate", type=_rate, default=0.0,
                         help="share of calls stored, then answered too late")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every answer")
     parser.add_argument("--reject-domain", default=DEFAULT_REJECT_DOMAIN,
-                        help="e-mail domain answered 422")
+                        help="e-mail domain answered 422 (a vendor fake: refused its own way)")
     parser.add_argument("--hang-seconds", type=float, default=DEFAULT_HANG_SECONDS,
                         help="how late a 'too late' answer comes")
     parser.add_argument("--seed", type=int, default=None, help="for repeatable failure patterns")
+    parser.add_argument("--rate-limit", type=_rate_limit, default=_VENDOR_DEFAULT, metavar="COUNT/WINDOW",
+                        help="a vendor's rolling window, such as 100/10s, or off (default: its lowest plan)")
+    parser.add_argument("--token", default=None, help="the only credential a vendor fake accepts")
     args = parser.parse_args(argv)
+    if args.vendor != "webhook":
+        _serve_vendor(args)
+        return
+    if args.token is not None or args.rate_limit is not _VENDOR_DEFAULT:
+        parser.error("--token and --rate-limit apply to a --vendor fake, not to the webhook")
     behaviour = Behaviour(args.fail_rate, args.timeout_rate, args.latency_ms, args.reject_domain,
                           args.hang_seconds)
     print(f"fake CRM on http://{args.host}:{args.port}/leads", file=sys.stderr, flush=True)
     # A short shutdown: hanging "too late" answers must not hold up Ctrl-C.
     web.run_app(create_app(behaviour, seed=args.seed), host=args.host, port=args.port,
                 access_log=None, print=None, shutdown_timeout=1.0, handler_cancellation=True)
+
+
+def _serve_vendor(args: argparse.Namespace) -> None:
+    module = VENDORS[args.vendor]
+    app = module.create_app(seed=args.seed)
+    knobs: dict[str, Any] = {"fail_rate": args.fail_rate, "timeout_rate": args.timeout_rate,
+                             "latency_ms": args.latency_ms, "reject_domain": args.reject_domain,
+                             "hang_seconds": args.hang_seconds}
+    if args.rate_limit is not _VENDOR_DEFAULT:
+        knobs["rate_limit"] = args.rate_limit
+    if args.token is not None:
+        knobs["token"] = args.token
+    try:
+        app[module.STATE].configure(**knobs)
+    except ValueError as exc:
+        print(f"python -m worker.fakecrm: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"fake {args.vendor} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, shutdown_timeout=1.0,
+                handler_cancellation=True)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ lead and then answers too late (the nastiest real case: the CRM has it, the
 caller does not know). `HEAD /leads` is what the worker probes a paused CRM
 with. Inspection: `GET /_leads`, `GET /_stats`, `GET /_calls`; control:
 `POST /_reset`, `POST /_config` (any of fail_rate, timeout_rate, latency_ms,
-reject_domain, hang_seconds, `down` (every call 503, probes too) and
-`fail_domain` (leads from that domain always 503: a lead that fails alone))
+reject_domain, hang_seconds, `down` (every call 503, probes too),
+`fail_domain` (leads from that domain always 503: a lead that fails alone),
+`refuse_auth` (every call 401, probes too: credentials revoked) and
+`rate_limit` ("5/1s": a rolling window at arrival; over it, 429 with
+Retry-After))
 so a test can take the CRM down and bring it back. `create_app()` builds the
 same app for in-process use.
 
@@ -21,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import sys
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +53,8 @@ class Behaviour:
     hang_seconds: float = DEFAULT_HANG_SECONDS  # how late "too late" is
     down: bool = False  # every call, probes too, answers 503
     fail_domain: str = ""  # leads from this e-mail domain always answer 503
+    refuse_auth: bool = False  # every call, probes too, answers 401
+    rate_limit: str = ""  # "5/1s": over it, 429 with Retry-After; "" for none
 
 
 @dataclass
@@ -59,6 +66,8 @@ class Stats:
     probes: int = 0  # HEAD /leads
     rejected: int = 0  # answered 422 (reject domain) or 400 (no key / not JSON)
     late: int = 0  # stored, then answered too late
+    rate_limited: int = 0  # answered 429
+    unauthorized: int = 0  # answered 401
 
 
 @dataclass
@@ -68,11 +77,33 @@ class FakeCrm:
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    arrivals: deque[float] = field(default_factory=deque)
 
     def reset(self) -> None:
         self.stats = Stats()
         self.leads.clear()
         self.calls.clear()
+        self.arrivals.clear()
+
+    def gate(self) -> web.Response | None:
+        """401 when refusing credentials, 429 over the rolling window, else None."""
+        b = self.behaviour
+        if b.refuse_auth:
+            self.stats.unauthorized += 1
+            return _json({"error": "invalid credentials"}, 401)
+        rate = parse_rate("rate_limit", b.rate_limit) if b.rate_limit else None
+        if rate is None:
+            return None
+        now = time.monotonic()
+        while self.arrivals and self.arrivals[0] < now - rate.per_seconds:
+            self.arrivals.popleft()
+        if len(self.arrivals) >= rate.count:
+            self.stats.rate_limited += 1
+            wait = self.arrivals[0] + rate.per_seconds - now
+            return web.Response(status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                                body=b'{"error":"too many requests"}', content_type="application/json")
+        self.arrivals.append(now)
+        return None
 
 
 CRM_KEY = web.AppKey("fakecrm", FakeCrm)
@@ -89,6 +120,10 @@ async def post_lead(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key", "")
     call: dict[str, Any] = {"id": key, "at": time.time(), "status": 0}
     crm.calls.append(call)
+    refused = crm.gate()
+    if refused is not None:
+        call["status"] = refused.status
+        return refused
     try:
         payload = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -130,6 +165,9 @@ async def probe(request: web.Request) -> web.Response:
     crm = request.app[CRM_KEY]
     b = crm.behaviour
     crm.stats.probes += 1
+    refused = crm.gate()
+    if refused is not None:
+        return web.Response(status=refused.status, headers=refused.headers)
     if b.latency_ms > 0:
         await asyncio.sleep(b.latency_ms / 1000)
     if b.down or (b.fail_rate > 0 and crm.rng.random() < b.fail_rate):
@@ -176,6 +214,11 @@ def _check(b: Behaviour) -> None:
             raise ValueError(f"{name} must be between 0 and 1")
     if not isinstance(b.latency_ms, int | float) or b.latency_ms < 0:
         raise ValueError("latency_ms must be at least 0")
+    if b.rate_limit:
+        try:
+            parse_rate("rate_limit", b.rate_limit)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def create_app(behaviour: Behaviour | None = None, *, seed: int | None = None) -> web.Application:

@@ -33,10 +33,10 @@ from leadline.config import Rate
 # Set by `expected()` in a call that `expect()` counted: its first slot is already counted.
 _expected: ContextVar[list[bool] | None] = ContextVar("leadline_crm_expected", default=None)
 
-# A 429 halves our ceiling, down to this share of the configured rate; every
-# window without one gives back a quarter.
-MIN_FACTOR = 0.25
-RECOVERY_STEP = 0.25
+# A 429 halves our ceiling (down to one call per window): the vendor's real
+# limit may be far below the one configured (another app shares it). Every
+# window without a 429 gives back a tenth of the configured rate.
+RECOVERY_STEP = 0.1
 
 
 def next_start(now: float, finished: Sequence[float], in_flight: int, count: int, window: float,
@@ -74,6 +74,7 @@ class WindowLimiter:
         self._changed = asyncio.Condition()
         self.calls = 0
         self.refusals = 0  # 429s the vendor answered: the number to keep near zero
+        self.slowdowns = 0  # times the vendor's headers said its window was spent
 
     @property
     def ceiling(self) -> int:
@@ -154,7 +155,8 @@ class WindowLimiter:
     def refused(self, retry_after: float | None) -> None:
         """The vendor answered 429: wait as asked (else a window) and lower the ceiling."""
         self.refusals += 1
-        self._factor = max(MIN_FACTOR, self._factor / 2)
+        floor = 1 / self.rate.count if self.rate is not None else 1.0
+        self._factor = max(floor, self._factor / 2)
         self._last_refusal = self._clock()
         window = self.rate.per_seconds if self.rate is not None else 1.0
         self.hold(retry_after if retry_after is not None else window, "rate_limited")
@@ -168,6 +170,7 @@ class WindowLimiter:
         if remaining is None or remaining > self._in_flight:
             return
         window = self.rate.per_seconds if self.rate is not None else 1.0
+        self.slowdowns += 1
         self.hold(reset_in if reset_in is not None else window, "vendor_window")
 
     def _recover(self) -> None:

@@ -11,7 +11,9 @@ one. With the field set Unique, Salesforce itself refuses a second record
 with the same id, whoever writes it.
 
 What Salesforce's answers mean (its documentation: error bodies are arrays of
-`{errorCode, message, fields}`; it sends no 429): per-record errors in a
+`{errorCode, message, fields}`; it sends no 429: a 403
+`REQUEST_LIMIT_EXCEEDED` is the daily allocation, or, when it names a
+Concurrent… limit, too many requests at once, which waits a second): per-record errors in a
 composite answer are that lead's own (`REQUIRED_FIELD_MISSING`, a validation
 rule…), except those that say the org is set up otherwise than the mapping
 (`INVALID_FIELD`…), which every lead would meet: those pause the worker.
@@ -44,6 +46,7 @@ from worker.crm.base import (
     done,
     json_field,
     outage,
+    rate_limited,
     refused,
     temporary,
 )
@@ -78,6 +81,8 @@ PERMANENT_CODES = frozenset({
     "FIELD_INTEGRITY_EXCEPTION", "DUPLICATES_DETECTED", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
     "MALFORMED_ID", "JSON_PARSER_ERROR", "NUMBER_OUTSIDE_VALID_RANGE",
 })
+# How long to wait when Salesforce says too many of our requests run at once.
+CONCURRENCY_WAIT = 1.0
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -114,6 +119,9 @@ def classify_call(status: int, body: Any, text: str) -> Outcome | None:
     if status == 401:
         return outage(REASON_CREDENTIALS, status, code or "INVALID_SESSION_ID", message)
     if status == 403:
+        if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in message.lower():
+            # too many long requests at once (ConcurrentPerOrgLongTxn…): wait, not a day
+            return rate_limited(status, message, CONCURRENCY_WAIT)
         if code == "REQUEST_LIMIT_EXCEEDED":
             return outage(REASON_QUOTA, status, code, message)
         return outage(REASON_CREDENTIALS, status, code or "HTTP403", message)

@@ -72,13 +72,14 @@ def test_a_429_holds_for_its_retry_after_and_halves_the_ceiling_which_recovers()
     limiter.refused(None)  # no Retry-After: a whole window
     assert limiter.held_for() == (10.0, "rate_limited")
     assert limiter.ceiling == 25
-    limiter.refused(None)
-    assert limiter.ceiling == 25  # never below a quarter
+    for _ in range(10):
+        limiter.refused(None)
+    assert limiter.ceiling == 1  # never below one call per window
     clock.now = 10.5
-    assert limiter.ceiling == 50
-    clock.now = 40.0
+    assert limiter.ceiling == 11  # a tenth of the rate back per clean window
+    clock.now = 100.0
     assert limiter.ceiling == 100
-    assert limiter.refusals == 3
+    assert limiter.refusals == 12
 
 
 def test_the_vendor_saying_its_window_is_spent_holds_until_its_reset() -> None:

@@ -60,7 +60,8 @@ class Fake:
         if self.crm == "hubspot":
             return replace(base, crm="hubspot", vendor=HubSpotSettings(token=token, api_url=self.url))
         if self.crm == "salesforce":
-            return replace(base, crm="salesforce", vendor=SalesforceSettings(instance_url=self.url, token=token))
+            return replace(base, crm="salesforce",
+                           vendor=SalesforceSettings(instance_url=self.url, token=token))
         if self.crm == "pipedrive":
             return replace(base, crm="pipedrive", vendor=PipedriveSettings(api_url=self.url, token=token))
         return replace(base, crm="webhook", crm_url=f"{self.url}/leads")

@@ -123,7 +123,9 @@ async def test_hubspot_conflict_naming_an_existing_contact_updates_that_contact(
     assert hubspot.total_records() == 2
 
 
-async def test_hubspot_revoked_token_missing_scope_429_and_outage_are_never_a_leads_fault(hubspot: Fake) -> None:
+async def test_hubspot_revoked_token_missing_scope_429_and_outage_are_never_a_leads_fault(
+    hubspot: Fake,
+) -> None:
     crm = connector_for(hubspot, token="wrong")
     try:
         [revoked] = await crm.write([lead()])
@@ -191,7 +193,8 @@ async def test_salesforce_upsert_on_the_submission_id_creates_once_and_a_redeliv
 async def test_salesforce_a_per_record_refusal_fails_only_that_lead(salesforce: Fake, tmp_path: Path) -> None:
     (tmp_path / "lead.crm.json").write_text('{"salesforce": {"Email": "email", "Company": "company"}}')
     http = HttpClient(timeout=2, limiter=WindowLimiter(None))
-    crm = SalesforceConnector(salesforce.url, salesforce.token, http, load_mappings("salesforce", FORMS, tmp_path))
+    mappings = load_mappings("salesforce", FORMS, tmp_path)
+    crm = SalesforceConnector(salesforce.url, salesforce.token, http, mappings)
     try:
         outcomes = await crm.write([lead(), lead()])
     finally:
@@ -264,7 +267,8 @@ async def test_salesforce_stops_before_the_daily_allocation_runs_out_and_pauses_
         [spent] = await crm.write([lead()])
     finally:
         await crm.close()
-    assert (spent.verdict, spent.reason, spent.error_class) == (Verdict.OUTAGE, "quota", "REQUEST_LIMIT_EXCEEDED")
+    assert (spent.verdict, spent.reason) == (Verdict.OUTAGE, "quota")
+    assert spent.error_class == "REQUEST_LIMIT_EXCEEDED"
 
 
 async def test_salesforce_check_wants_the_external_id_unique(salesforce: Fake) -> None:

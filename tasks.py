@@ -87,15 +87,15 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
     c.run(f"{PY} -m pytest -q{opts}", pty=False)
 
 
-@task(help={"which": "proxy, worker, page, or all (default: the combined report)",
+@task(help={"which": "proxy, worker, page, crm, or all (default: the combined report)",
                                   "quick": "smaller runs, for a first look"})
 def bench(c: Context, which: str = "all", quick: bool = False) -> None:
     """Benchmarks, each side by side with its baseline in the same run; report in bench-results/."""
     if which == "all":
         c.run(f"{PY} -m benchmarks.report" + (" --quick" if quick else ""), pty=False)
         return
-    if which not in {"proxy", "worker", "page"}:
-        sys.exit(f"bench: no benchmark named {which!r} (choose proxy, worker, page or all)")
+    if which not in {"proxy", "worker", "page", "crm"}:
+        sys.exit(f"bench: no benchmark named {which!r} (choose proxy, worker, page, crm or all)")
     c.run(f"{PY} -m benchmarks.{which}", pty=False)
 
 

@@ -43,6 +43,7 @@ from worker.crm.base import (
     Lead,
     Outcome,
     Verdict,
+    call_failed,
 )
 from worker.crm.settings import build_connector
 from worker.dispatch import Dispatcher
@@ -189,14 +190,18 @@ class Worker:
             self._consumer = (channel, ok.consumer_tag)
 
     def _forget_closed_channels(self) -> None:
-        """Leads still waiting from a channel that closed: the broker has requeued them already."""
+        """Deliveries of a channel that closed: the broker has requeued them already.
+
+        Their waiting leads leave the line; leads in a call finish it, and
+        their ack is lost with the channel (the CRM write is idempotent).
+        """
         gone = self.dispatcher.discard(lambda t: t.delivery.message.channel.is_closed)
-        for ticket in gone:
-            self._deliveries.discard(ticket.delivery)
-        if gone:
+        stale = {d for d in self._deliveries if d.message.channel.is_closed}
+        self._deliveries -= stale
+        if stale:
             self.metrics.in_flight.set(len(self._deliveries))
-            log.info("dropped leads of a closed channel; the broker redelivers them",
-                     extra={"leads": len(gone)})
+            log.info("dropped the deliveries of a closed channel; the broker redelivers them",
+                     extra={"deliveries": len(stale), "waiting_leads": len(gone)})
 
     def _on_state(self, connected: bool) -> None:
         self.metrics.connected.set(1 if connected else 0)
@@ -257,6 +262,15 @@ class Worker:
 
     async def _on_outcomes(self, batch: list[Ticket], outcomes: list[Outcome], started: float) -> None:
         """One call's outcomes, lead by lead (the dispatcher calls this when a call ends)."""
+        try:
+            await self._settle_call(batch, outcomes, started)
+        except Exception:
+            # A bug, not a CRM failure: whatever was not settled goes back with the connection.
+            log.exception("unexpected error while settling a CRM call; handing its deliveries back",
+                          extra={"leads": len(batch)})
+            self._hand_back()
+
+    async def _settle_call(self, batch: list[Ticket], outcomes: list[Outcome], started: float) -> None:
         seconds = time.monotonic() - started
         self.health.record([t.lead.submission_id for t in batch], outcomes)
         if any(o.answered for o in outcomes):
@@ -269,7 +283,11 @@ class Worker:
             self.metrics.crm_rate_limited.inc()
             log.warning("CRM rate limit hit: waiting", extra={
                 "crm": self.connector.name, "leads": len(limited), "wait_s": waits[0]})
-            self.dispatcher.put_back(limited)
+            if self.paused is None:
+                self.dispatcher.put_back(limited)
+            else:
+                for ticket in limited:
+                    await self._return(ticket)
         judgement = None
         for ticket, outcome in zip(batch, outcomes, strict=True):
             verdict = outcome.verdict
@@ -444,12 +462,17 @@ class Worker:
         await self._cancel_consumer()
         for ticket in self.dispatcher.pause():
             await self._return(ticket)
-        self._probing = asyncio.create_task(self._probe_until_back(first_wait), name="crm-probe")
+        if not self._stopping:
+            self._probing = asyncio.create_task(self._probe_until_back(first_wait), name="crm-probe")
 
     async def _probe_until_back(self, wait: float) -> None:
         while not self._stopping:
             await asyncio.sleep(wait)
-            outcome = await self.health.probe()
+            try:
+                outcome = await self.health.probe()
+            except Exception as exc:  # a bug in a probe must not leave the worker paused for good
+                log.exception("CRM probe failed unexpectedly", extra={"crm": self.connector.name})
+                outcome = call_failed(None, type(exc).__name__, str(exc))
             back = outcome.verdict in {Verdict.DONE, Verdict.RATE_LIMITED}
             self.metrics.crm_probes.labels("ok" if back else "failed").inc()
             if back:

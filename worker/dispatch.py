@@ -152,13 +152,19 @@ class Dispatcher(Generic[T]):
                 indexes = take_batch(self._waiting, self.batch_size, self._busy, self.connector.key)
                 if not indexes:
                     break  # every waiting key is busy: a call's end wakes us
-                chosen = set(indexes)
-                batch = [self._waiting[i].item for i in indexes]
-                self._waiting = deque(w for i, w in enumerate(self._waiting) if i not in chosen)
+                batch = self._take(indexes)
                 self.limiter.expect()
                 call = asyncio.create_task(self._call(batch), name="crm-call")
                 self._calls.add(call)
                 call.add_done_callback(self._call_done)
+
+    def _take(self, indexes: list[int]) -> list[T]:
+        if indexes[-1] == len(indexes) - 1:  # the oldest ones, the common case: no rebuild
+            return [self._waiting.popleft().item for _ in indexes]
+        chosen = set(indexes)
+        batch = [self._waiting[i].item for i in indexes]
+        self._waiting = deque(w for i, w in enumerate(self._waiting) if i not in chosen)
+        return batch
 
     async def _linger(self) -> None:
         if self.linger <= 0 or self.batch_size <= 1:

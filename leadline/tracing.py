@@ -185,9 +185,9 @@ class Tracing:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         if exporter is None:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from leadline.otlp_export import FastOtlpSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=self.settings.endpoint)
+            exporter = FastOtlpSpanExporter(endpoint=self.settings.endpoint)
         provider = TracerProvider(resource=Resource.create({SERVICE_NAME: self.settings.service_name}))
         provider.add_span_processor(BatchSpanProcessor(exporter))
         self._provider = provider

@@ -229,3 +229,35 @@ def test_failures_carry_a_class_name_never_the_exceptions_message(
 ])
 def test_redact_url_keeps_no_secret(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
+
+
+def test_the_fast_encoder_says_exactly_what_the_exporters_encoder_says(
+        recorded: tuple[Tracing, InMemorySpanExporter]) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from leadline.otlp_export import encode
+
+    on, exporter = recorded
+    server = on.server_span("POST", route="/api/forms/{form}", path="/api/forms/lead", traceparent=BROWSER,
+                            server_address="127.0.0.1", server_port=8080, protocol_version="1.1")
+    producer = on.producer_span(exchange="", routing_key="q", message_id="sid", parent=server, body_size=0)
+    for key, value in (("f", 1.5), ("no", False), ("yes", True), ("empty", ""), ("neg", -3), ("big", 2**62),
+                       ("zero", 0), ("unicode", "Zürich 中文")):
+        producer.set_attribute(key, value)
+    tracing.fail(producer, "PublishNotConfirmed")
+    producer.end()
+    tracing.finish_server(server, 503)
+    root = on.server_span("GET", route=None, path="/", traceparent=None)
+    tracing.finish_server(root, 200)
+    consumer = on.consumer_span(queue="q", exchange="x", routing_key="k", message_id=None,
+                                traceparent=BROWSER, links=[on.link(BROWSER, {"i": 1}), on.link(BROWSER)])
+    consumer.end()
+    spans = _finished(on, exporter)
+    ours = encode(spans)
+    assert ours is not None
+    assert ExportTraceServiceRequest.FromString(ours) == encode_spans(spans)
+
+    odd = on.client_span("POST", "http://crm/leads", attributes={"list": ("a", "b")})
+    odd.end()
+    assert encode(_finished(on, exporter)[-1:]) is None, "a sequence value is the exporter's to encode"

@@ -91,7 +91,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     request[USER] = user
     if request.method not in {"GET", "HEAD"}:
         if not guard.same_origin(request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"),
-                                 request.host, request.scheme):
+                                 request.host):
             raise views.Problem(403, "Refused", "Changes are accepted from the console's own pages only.")
         form = await request.post()
         token = form.get(guard.CSRF_FIELD)

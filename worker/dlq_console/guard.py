@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 REALM = "Leadline dead letters"
 CSRF_FIELD = "csrf"
@@ -75,9 +76,13 @@ def _mac(secret: bytes, user: str, issued: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def same_origin(origin: str | None, fetch_site: str | None, host: str, scheme: str) -> bool:
-    """A change must come from the console's own pages: a browser says where a request
-    comes from in `Origin` and `Sec-Fetch-Site`; a tool sending neither is let through."""
-    if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
-        return False
-    return origin is None or origin == f"{scheme}://{host}"
+def same_origin(origin: str | None, fetch_site: str | None, host: str) -> bool:
+    """A change must come from the console's own pages. Browsers say where a request
+    comes from in `Sec-Fetch-Site` (whatever proxies do to Host and scheme); without it,
+    an `Origin` must name this host. `Origin: null` (a browser under `no-referrer`) and
+    a tool sending neither are let through: the CSRF token still has to be right."""
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    if origin is None or origin == "null":
+        return True
+    return urlsplit(origin).netloc == host

@@ -29,10 +29,12 @@ so callers never branch.
   submission id). Put `traceparent_of(span)` into the message's
   `traceparent` header so that the consumer's span becomes its child.
 - `consumer_span(queue=..., exchange=..., routing_key=..., message_id=...,
-  traceparent=message_headers.get("traceparent"), links=[...])`: CONSUMER,
-  child of the publish. When one message carries several leads, give each
-  lead's span `links=[tracing.link(publish_traceparent)]` (`link` returns None
-  for a missing or malformed header; `links` skips Nones).
+  traceparent=message_headers.get("traceparent"), links=[...], delivery_tag=...)`:
+  CONSUMER, child of the publish (bytes headers are fine). When one message
+  carries several leads, make one span per lead in that lead's own trace
+  (`traceparent=` the lead's) with `links=[tracing.link(message_traceparent)]`
+  pointing at the publish; `link` returns None for a missing or malformed
+  header, and `links` skips Nones.
 - `client_span("POST", url, parent=span)`: CLIENT for an outgoing HTTP call,
   `url.full` without credentials or query values; send
   `traceparent_of(span, default=lead_traceparent)` as the call's
@@ -42,6 +44,8 @@ so callers never branch.
   no `parent` use the current span), marks it failed with the exception's
   class name (never its message: it may hold personal data) and ends it.
 - `finish_server(span, status)`: the SERVER span's status code, then its end.
+- `fail(span, error_type)`: mark a span failed (`error.type`, status ERROR)
+  with a low-cardinality word, such as `PublishNotConfirmed`; end it yourself.
 - `traceparent_of(span, default)`: the span's W3C `traceparent`, `default`
   for a no-op span. `parse_traceparent(header)`: a remote `SpanContext` or None.
 

@@ -191,6 +191,19 @@ async def test_nothing_selected_is_a_clear_400(console: Client, amqp_url: str, t
     assert "Nothing selected" in await answer.text()
 
 
+async def test_without_rabbitmq_a_page_says_so_with_503(aiohttp_client: AiohttpClient,
+                                                        topology: Topology) -> None:
+    settings = ConsoleSettings.from_env({"DLQ_CONSOLE_TOKEN": TOKEN}, amqp_url="amqp://guest:guest@127.0.0.1:1/",
+                                        prefix=topology.prefix)
+    client = await aiohttp_client(create_app(settings))
+    answer = await client.get("/", headers=auth())
+    assert answer.status == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert "RabbitMQ is unreachable" in await answer.text()
+    health = await client.get("/healthz")
+    assert (await health.json())["broker"] == "unreachable"
+
+
 def test_console_without_a_token_refuses_to_start_with_one_line_and_exit_2() -> None:
     for env in ({}, {"DLQ_CONSOLE_TOKEN": "short"}):
         done = subprocess.run([sys.executable, "-m", "worker", "dlq", "serve", "--port", "0"], cwd=ROOT,

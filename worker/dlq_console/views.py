@@ -79,16 +79,22 @@ async def index(request: web.Request) -> web.Response:
     """`GET /`: the accounting, the chart, the letters by reason."""
     settings = request.app[SETTINGS]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        metrics = asyncio.gather(_fetch(session, settings.proxy_metrics_url),
-                                 _fetch(session, settings.worker_metrics_url))
-        async with request.app[LOCK]:
-            connection = _connection(request)
-            # Depths first: while the letters are taken below, the queue shows them as unacked.
-            stats = await read_queue_stats(connection, settings.topology)
-            async with browse(connection, settings.topology, limit=MAX_LETTERS) as taken:
-                letters = taken.letters
-                more = await taken.ready()
-        proxy_text, worker_text = await metrics
+        fetching = asyncio.gather(_fetch(session, settings.proxy_metrics_url),
+                                  _fetch(session, settings.worker_metrics_url))
+        try:
+            async with request.app[LOCK]:
+                connection = _connection(request)
+                # Depths first: while the letters are taken below, the queue shows them as unacked.
+                stats = await read_queue_stats(connection, settings.topology)
+                async with browse(connection, settings.topology, limit=MAX_LETTERS) as taken:
+                    letters = taken.letters
+                    more = await taken.ready()
+        except BaseException:
+            fetching.cancel()
+            with contextlib.suppress(BaseException):
+                await fetching
+            raise
+        proxy_text, worker_text = await fetching
     done = request.query.get("done")
     return render(
         request, "index.html", books=account(stats, proxy_text, worker_text), groups=grouped(letters),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -43,20 +44,8 @@ class Metrics:
         self.republish_failures = Counter(
             "leadline_worker_republish_failures", "Retry/DLQ publishes not confirmed (left unacked)",
             registry=r)
-        # `python -m worker dlq process` (worker/dlq_process.py); the worker exports them as 0.
-        self.dlq_redriven = Counter("leadline_dlq_redriven", "Dead letters re-driven to the work queue",
-                                    registry=r)
-        self.dlq_reported = Counter("leadline_dlq_reported", "Dead letters reported for a person",
-                                    ["kind"], registry=r)
-        self.dlq_left = Counter(
-            "leadline_dlq_left", "Dead letters a pass left in the DLQ: too_young, needs_person, "
-            "not_confirmed (re-drive publish failed) or not_reached (pass stopped early)",
-            ["why"], registry=r)
-        self.dlq_permanent_waiting = Gauge(
-            "leadline_dlq_permanent_waiting", "Dead letters waiting for a person, as of the last pass",
-            registry=r)
-        self.dlq_last_pass = Gauge("leadline_dlq_last_pass_timestamp_seconds",
-                                   "When the last dlq process pass finished (Unix time)", registry=r)
+        # `python -m worker dlq process`'s (worker/dlq_process.py): the worker exports them as 0.
+        self.dlq = DlqMetrics(r)
 
     def set_paused(self, reason: str | None) -> None:
         for known in PAUSE_REASONS:
@@ -77,7 +66,42 @@ _SEVERITY = [Verdict.OUTAGE, Verdict.CALL_FAILED, Verdict.RATE_LIMITED, Verdict.
              Verdict.DONE]
 
 
-def metrics_app(metrics: Metrics, ready: Callable[[], bool]) -> web.Application:
+class DlqMetrics:
+    """What a `dlq process` pass did. The processor keeps them on a registry of its own
+    (its `--metrics-port`, its `--textfile`), so it never exports the worker's metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = r = registry or CollectorRegistry(auto_describe=True)
+        self.redriven = Counter("leadline_dlq_redriven", "Dead letters re-driven to the work queue",
+                                registry=r)
+        self.reported = Counter("leadline_dlq_reported", "Dead letters reported for a person",
+                                ["kind"], registry=r)
+        self.left = Counter(
+            "leadline_dlq_left", "Dead letters a pass left in the DLQ: too_young, needs_person, "
+            "not_confirmed (re-drive publish failed) or not_reached (pass stopped early)",
+            ["why"], registry=r)
+        self.expired = Counter("leadline_dlq_expired",
+                               "Dead letters purged because they were older than --retain", registry=r)
+        self.reports_deleted = Counter("leadline_dlq_reports_deleted",
+                                       "Report files deleted because they were older than --retain",
+                                       registry=r)
+        self.permanent_waiting = Gauge(
+            "leadline_dlq_permanent_waiting", "Dead letters waiting for a person, as of the last pass",
+            registry=r)
+        self.last_pass = Gauge("leadline_dlq_last_pass_timestamp_seconds",
+                               "When the last dlq process pass finished (Unix time)", registry=r)
+        self.last_pass_seconds = Gauge("leadline_dlq_last_pass_duration_seconds",
+                                       "How long the last dlq process pass took", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Renders(Protocol):
+    def render(self) -> bytes: ...
+
+
+def metrics_app(metrics: _Renders, ready: Callable[[], bool]) -> web.Application:
     async def serve_metrics(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -35,7 +35,7 @@ so callers never branch.
   (`traceparent=` the lead's) with `links=[tracing.link(message_traceparent)]`
   pointing at the publish; `link` returns None for a missing or malformed
   header, and `links` skips Nones.
-- `client_span("POST", url, parent=span)`: CLIENT for an outgoing HTTP call,
+- `client_span("POST", url, parent=span, links=[span_link(other)])`: CLIENT for an outgoing HTTP call,
   `url.full` without credentials or query values; send
   `traceparent_of(span, default=lead_traceparent)` as the call's
   `traceparent` header, then `finish_http(span, status)` or
@@ -284,8 +284,11 @@ class Tracing:
                                  links=[link for link in links if link is not None], record_exception=False)
 
     def client_span(self, method: str, url: str, *, parent: Span | None = None,
-                    attributes: Mapping[str, Any] | None = None) -> Span:
-        """A CLIENT span for an outgoing HTTP call; the URL is recorded without secrets."""
+                    attributes: Mapping[str, Any] | None = None, links: Iterable[Link | None] = ()) -> Span:
+        """A CLIENT span for an outgoing HTTP call; the URL is recorded without secrets.
+
+        A call made for several leads (a CRM batch) is the child of the first
+        lead's span and links to the others' (`span_link`)."""
         tracer = self._tracer
         if tracer is None:
             return INVALID_SPAN
@@ -300,7 +303,8 @@ class Tracing:
         if attributes:
             attrs.update(attributes)
         return tracer.start_span(known if known != "_OTHER" else "HTTP", context=_parent(parent),
-                                 kind=SpanKind.CLIENT, attributes=attrs, record_exception=False)
+                                 kind=SpanKind.CLIENT, attributes=attrs, record_exception=False,
+                                 links=[link for link in links if link is not None])
 
     def link(self, traceparent: object, attributes: Mapping[str, Any] | None = None) -> Link | None:
         """A link to the span a W3C `traceparent` names; None when off, missing or malformed."""
@@ -308,6 +312,12 @@ class Tracing:
             return None
         context = parse_traceparent(_text(traceparent))
         return None if context is None else Link(context, dict(attributes) if attributes else None)
+
+
+def span_link(span: Span) -> Link | None:
+    """A link to `span` (None for a no-op span): one call made for several spans' work."""
+    context = span.get_span_context()
+    return Link(context) if context.is_valid else None
 
 
 # -- finishing spans -------------------------------------------------------------

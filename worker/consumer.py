@@ -34,6 +34,7 @@ from leadline.logs import mask_email, trace_id
 from leadline.message import H_CRM_PROGRESS, H_TRACEPARENT, republish_properties, utc_now_iso
 from leadline.schemas import FormSchema, load_schemas
 from leadline.topology import declare_all
+from leadline.tracing import INVALID_SPAN, Span, Tracing, fail
 from worker import story
 from worker.crm.base import (
     REASON_FAILING,
@@ -63,6 +64,8 @@ REPUBLISH_BACKOFF = (0.0, 0.5, 1.0)
 MAX_HOLD_SECONDS = 60.0
 # Pauses for "writes fail while probes pass" wait longer each time, up to 16 probe intervals.
 MAX_FAILING_BACKOFF = 4
+# On each lead's CONSUMER span: done, temporary, permanent, handed_back (an outage).
+OUTCOME_ATTRIBUTE = "leadline.crm.outcome"
 
 
 @dataclass(eq=False)
@@ -85,6 +88,7 @@ class Ticket:
     properties: Basic.Properties
     headers: dict[str, Any]
     ctx: dict[str, Any] = field(default_factory=dict)
+    span: Span = INVALID_SPAN  # CONSUMER: from the delivery to this lead's outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +106,17 @@ class Worker:
         connector: Connector | None = None,
         metrics: Metrics | None = None,
         forms: dict[str, FormSchema] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.topology = settings.topology
         self.metrics = metrics or Metrics()
         self.forms = forms if forms is not None else load_schemas()
+        self.tracing = tracing or Tracing(settings.tracing, scope="leadline.worker")
         self.connector: Connector = connector or build_connector(
             crm=settings.crm, vendor=settings.vendor, crm_url=settings.crm_url, timeout=settings.crm_timeout,
-            rate=settings.crm_rate_limit, max_connections=settings.calls_in_flight, forms=self.forms)
+            rate=settings.crm_rate_limit, max_connections=settings.calls_in_flight, forms=self.forms,
+            tracing=self.tracing)
         self.health = CrmHealth(self.connector.probe)
         self.prefetch = settings.deliveries_in_flight
         self.dispatcher: Dispatcher[Ticket] = Dispatcher(
@@ -118,6 +125,7 @@ class Worker:
             concurrency=settings.calls_in_flight,
             more_may_come=lambda: len(self._deliveries) < self.prefetch)
         self.dispatcher.batch_sizes = self.metrics.crm_batch_size.observe
+        self.dispatcher.call_spans = lambda batch: [ticket.span for ticket in batch]
         self.broker = Broker(settings.amqp_url, name="leadline-worker",
                              on_channel=self._on_channel, on_state=self._on_state)
         self.paused: Pause | None = None
@@ -140,6 +148,7 @@ class Worker:
         return len(self._deliveries)
 
     async def start(self) -> None:
+        self.tracing.start()
         self.dispatcher.start()
         await self.broker.start()
 
@@ -166,6 +175,7 @@ class Worker:
             self._handing_back.cancel()
         await self.broker.stop()
         await self.connector.close()
+        await self.tracing.shutdown()
         log.info("worker stopped")
 
     # -- broker side -------------------------------------------------------
@@ -248,15 +258,21 @@ class Worker:
         self._deliveries.add(delivery)
         self.metrics.in_flight.set(len(self._deliveries))
         redelivered = bool(getattr(message.delivery, "redelivered", False))
+        span = self.tracing.consumer_span(
+            queue=self.topology.work_queue, exchange=str(getattr(message.delivery, "exchange", "") or ""),
+            routing_key=str(getattr(message.delivery, "routing_key", "") or ""), message_id=submission_id,
+            traceparent=headers.get(H_TRACEPARENT), delivery_tag=message.delivery_tag,
+            body_size=len(message.body))
         lead = read_lead(message.body, headers, submission_id, self.forms, redelivered=redelivered)
         if isinstance(lead, Poison):
-            ticket = Ticket(Lead(submission_id, "", {}), delivery, message.body, props, headers, ctx)
+            ticket = Ticket(Lead(submission_id, "", {}), delivery, message.body, props, headers, ctx, span)
+            fail(span, lead.error_class)
             ok = await self._dead_letter(ticket, attempts=story.attempts_of(headers), kind=story.KIND_POISON,
                                          reason="poison", error_class=lead.error_class, error=lead.reason,
                                          crm_status=None)
             await self._close(ticket, ok)
             return
-        self.dispatcher.submit(Ticket(lead, delivery, message.body, props, headers, ctx))
+        self.dispatcher.submit(Ticket(lead, delivery, message.body, props, headers, ctx, span))
 
     # -- outcomes ------------------------------------------------------------
 
@@ -317,6 +333,9 @@ class Worker:
         lead = ticket.lead
         ctx = {**ticket.ctx, "attempt": lead.attempt, "crm_status": outcome.status,
                "crm_ms": round(seconds * 1000, 1), "batch": batch}
+        ticket.span.set_attribute(OUTCOME_ATTRIBUTE, verdict.value)
+        if verdict is Verdict.PERMANENT:
+            fail(ticket.span, outcome.error_class or "refused")
         if verdict is Verdict.DONE:
             self.metrics.synced.inc()
             if outcome.record_id:
@@ -405,6 +424,9 @@ class Worker:
     # -- settling deliveries ---------------------------------------------------
 
     async def _close(self, ticket: Ticket, ok: bool) -> None:
+        if not ok:
+            fail(ticket.span, "NotConfirmed")
+        ticket.span.end()
         delivery = ticket.delivery
         delivery.open -= 1
         delivery.failed |= not ok
@@ -412,6 +434,7 @@ class Worker:
             await self._finish(delivery)
 
     async def _return(self, ticket: Ticket) -> None:
+        ticket.span.set_attribute(OUTCOME_ATTRIBUTE, "handed_back")
         ticket.delivery.returned = True
         await self._close(ticket, True)
 

@@ -20,9 +20,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from worker.crm.base import Connector, Lead, Outcome, call_failed
+from worker.crm.http import CALL_SPANS
 from worker.crm.ratelimit import WindowLimiter
 
 log = logging.getLogger("leadline.worker")
@@ -83,6 +84,8 @@ class Dispatcher(Generic[T]):
         self._paused = False
         self._task: asyncio.Task[None] | None = None
         self.batch_sizes: Callable[[int], None] = lambda n: None  # metrics hook
+        # The leads' spans, for the CLIENT spans of the call's HTTP requests (tracing hook).
+        self.call_spans: Callable[[list[T]], Sequence[Any]] = lambda batch: ()
 
     @property
     def waiting(self) -> int:
@@ -189,6 +192,7 @@ class Dispatcher(Generic[T]):
         self._busy.update(keys)
         self.batch_sizes(len(batch))
         started = time.monotonic()
+        spans = CALL_SPANS.set(self.call_spans(batch))
         try:
             with self.limiter.expected():
                 outcomes = await self.connector.write(leads)
@@ -202,6 +206,7 @@ class Dispatcher(Generic[T]):
             log.exception("CRM connector failed", extra={"crm": self.connector.name})
             outcomes = [call_failed(None, type(exc).__name__, str(exc))] * len(leads)
         finally:
+            CALL_SPANS.reset(spans)
             self._busy.subtract(keys)
             self._busy += Counter()  # drop zero counts
         await self._on_outcomes(batch, outcomes, started)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from leadline import config
 from leadline.errors import ConfigError
 from leadline.topology import DEFAULT_PREFIX, DEFAULT_RETRY_DELAYS, Topology
+from leadline.tracing import TracingSettings
 from worker.crm.settings import (
     DEFAULTS,
     RateSetting,
@@ -22,6 +23,7 @@ from worker.crm.settings import (
 DEFAULT_CRM_URL = "http://127.0.0.1:8090/leads"
 # Leads held per worker at least; a batching connector holds two batches' worth.
 MIN_PREFETCH = 64
+NO_TRACING = TracingSettings()
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
@@ -45,6 +47,7 @@ class Settings:
     metrics_port: int = 9100  # 0 turns the metrics server off
     shutdown_grace: float = 20.0
     log_level: str = "INFO"
+    tracing: TracingSettings = NO_TRACING  # the standard OTEL_* variables; off unless an endpoint
 
     @property
     def topology(self) -> Topology:
@@ -108,6 +111,7 @@ class Settings:
             metrics_port=port,
             shutdown_grace=config.parse_duration("SHUTDOWN_GRACE", raw("SHUTDOWN_GRACE", d.shutdown_grace)),
             log_level=level,
+            tracing=TracingSettings.from_env(env, service="leadline-worker"),
         )
 
 

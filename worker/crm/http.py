@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,8 +21,22 @@ import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 
+from leadline.tracing import (
+    INVALID_SPAN,
+    Span,
+    Tracing,
+    TracingSettings,
+    finish_http,
+    span_link,
+    traceparent_of,
+)
 from worker.crm.base import BODY_SNIPPET_CHARS, snippet
 from worker.crm.ratelimit import WindowLimiter
+
+# The spans of the leads a connector is writing now: the first is the parent
+# of each HTTP call's CLIENT span, the others are linked (set by the dispatcher).
+CALL_SPANS: ContextVar[Sequence[Span]] = ContextVar("leadline_crm_call_spans", default=())
+_OFF = Tracing(TracingSettings())
 
 
 class CallFailed(Exception):
@@ -59,8 +74,9 @@ class Answer:
 
 class HttpClient:
     def __init__(self, *, timeout: float, limiter: WindowLimiter, max_connections: int = 100,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, tracing: Tracing | None = None) -> None:
         self.limiter = limiter
+        self.tracing = tracing or _OFF
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_connections = max_connections
         self._headers = dict(headers or {})
@@ -84,17 +100,31 @@ class HttpClient:
             body = orjson.dumps(json)
             sent_headers.setdefault("Content-Type", "application/json")
         async with self.limiter.slot():
+            span = self._span(method, url)
+            if "traceparent" in sent_headers:
+                sent_headers["traceparent"] = traceparent_of(span, default=sent_headers["traceparent"]) or ""
             started = time.perf_counter()
             try:
                 async with self._client().request(method, url, data=body, params=params,
                                                   headers=sent_headers) as answer:
                     payload = await answer.read()
-                    return Answer(answer.status, answer.headers, payload, time.perf_counter() - started)
             except TimeoutError:
+                finish_http(span, None, error_type="TimeoutError")
                 raise CallFailed("TimeoutError",
                                  f"no answer within {self._timeout.total:g}s") from None
             except (aiohttp.ClientError, OSError) as exc:
+                finish_http(span, None, error_type=type(exc).__name__)
                 raise CallFailed(type(exc).__name__, snippet(str(exc))) from None
+            finish_http(span, answer.status)
+            return Answer(answer.status, answer.headers, payload, time.perf_counter() - started)
+
+    def _span(self, method: str, url: str) -> Span:
+        if not self.tracing.enabled:
+            return INVALID_SPAN
+        spans = CALL_SPANS.get()
+        parent = spans[0] if spans else None
+        return self.tracing.client_span(method, url, parent=parent,
+                                        links=[span_link(s) for s in spans[1:]])
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -15,6 +15,7 @@ from leadline import config
 from leadline.config import Rate
 from leadline.errors import ConfigError
 from leadline.schemas import SCHEMA_DIR, FormSchema
+from leadline.tracing import Tracing
 from worker.crm import hubspot, pipedrive, salesforce
 from worker.crm.base import Connector
 from worker.crm.http import HttpClient
@@ -153,11 +154,11 @@ def effective_rate(crm: str, setting: RateSetting) -> Rate | None:
 
 def build_connector(*, crm: str, vendor: VendorSettings, crm_url: str, timeout: float, rate: RateSetting,
                     max_connections: int, forms: Mapping[str, FormSchema],
-                    mapping_dir: Path = SCHEMA_DIR) -> Connector:
+                    mapping_dir: Path = SCHEMA_DIR, tracing: Tracing | None = None) -> Connector:
     """The connector for `crm`, its mappings loaded and checked (`ConfigProblems` lists them all)."""
     mappings = load_mappings(crm, forms, mapping_dir)
     http = HttpClient(timeout=timeout, limiter=WindowLimiter(effective_rate(crm, rate)),
-                      max_connections=max_connections)
+                      max_connections=max_connections, tracing=tracing)
     if isinstance(vendor, HubSpotSettings):
         return HubSpotConnector(vendor.api_url, vendor.token, http, mappings)
     if isinstance(vendor, SalesforceSettings):

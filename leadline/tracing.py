@@ -83,7 +83,7 @@ if TYPE_CHECKING:  # the SDK is imported only when tracing is on
     from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = [
-    "INVALID_SPAN", "Span", "Tracing", "TracingSettings", "configure", "parse_traceparent",
+    "INVALID_SPAN", "Link", "Span", "Tracing", "TracingSettings", "configure", "parse_traceparent",
     "redact_url", "traceparent_of",
 ]
 
@@ -235,7 +235,7 @@ class Tracing:
     def producer_span(self, *, exchange: str, routing_key: str, message_id: str | None,
                       parent: Span | None = None, body_size: int | None = None,
                       server_address: str | None = None, server_port: int | None = None,
-                      batch_count: int | None = None) -> Span:
+                      batch_count: int | None = None, links: Iterable[Link | None] = ()) -> Span:
         """A PRODUCER span for one publish to `exchange` (empty: the default exchange)."""
         tracer = self._tracer
         if tracer is None:
@@ -254,7 +254,8 @@ class Tracing:
             attributes[MESSAGING_BATCH_COUNT] = batch_count
         _server(attributes, server_address, server_port)
         return tracer.start_span(f"publish {exchange or '(default)'}", context=_parent(parent),
-                                 kind=SpanKind.PRODUCER, attributes=attributes, record_exception=False)
+                                 kind=SpanKind.PRODUCER, attributes=attributes, record_exception=False,
+                                 links=[link for link in links if link is not None])
 
     def consumer_span(self, *, queue: str, exchange: str, routing_key: str, message_id: str | None,
                       traceparent: object = None, links: Iterable[Link | None] = (),

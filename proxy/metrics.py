@@ -28,6 +28,9 @@ class Metrics:
         self.publish_seconds = Histogram(
             "leadline_proxy_publish_seconds", "Publish until the broker's confirm, in seconds.",
             buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.batch_size = Histogram(
+            "leadline_proxy_batch_size", "Leads per confirmed broker message (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
         self.broker_connected = Gauge(
             "leadline_proxy_broker_connected", "1 while the proxy holds a broker connection.",
             registry=self.registry)

@@ -28,13 +28,14 @@ import orjson
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
+from leadline import batch as envelope
 from leadline.broker import TRANSIENT_ERRORS, Broker
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
 from leadline.logs import mask_email, trace_id
 from leadline.message import H_CRM_PROGRESS, H_TRACEPARENT, republish_properties, utc_now_iso
 from leadline.schemas import FormSchema, load_schemas
 from leadline.topology import declare_all
-from leadline.tracing import INVALID_SPAN, Span, Tracing, fail
+from leadline.tracing import INVALID_SPAN, Link, Span, Tracing, fail
 from worker import story
 from worker.crm.base import (
     REASON_FAILING,
@@ -250,29 +251,81 @@ class Worker:
             await self._nack(message)
             return
         props = message.header.properties
+        redelivered = bool(getattr(message.delivery, "redelivered", False))
+        if envelope.is_batch(props):
+            await self._take_batch(message, redelivered)
+            return
+        delivery = self._hold(message, 1)
+        await self._take_lead(delivery, message.body, props, redelivered=redelivered)
+
+    def _hold(self, message: DeliveredMessage, leads: int) -> Delivery:
+        delivery = Delivery(message, open=leads)
+        self._deliveries.add(delivery)
+        self.metrics.in_flight.set(len(self._deliveries))
+        return delivery
+
+    async def _take_batch(self, message: DeliveredMessage, redelivered: bool) -> None:
+        """A batch from the proxy's group commit: each lead its own ticket, the ack after the last."""
+        props = message.header.properties
+        try:
+            entries = envelope.decode(message.body)
+        except envelope.NotABatch as exc:
+            delivery = self._hold(message, 1)
+            ticket = Ticket(Lead(props.message_id or "", "", {}), delivery, message.body, props,
+                            dict(props.headers or {}), {"submission_id": props.message_id})
+            ok = await self._dead_letter(ticket, attempts=0, kind=story.KIND_POISON, reason="poison",
+                                         error_class="NotABatch", error=str(exc), crm_status=None)
+            await self._close(ticket, ok)
+            return
+        if redelivered:
+            # A worker died holding it: split it into single-lead messages first, so that
+            # a lead that kills workers is isolated and the delivery limit catches it alone.
+            await self._split(message, entries)
+            return
+        self.metrics.batch_leads.observe(len(entries))
+        if not entries:
+            await self._ack(message)
+            return
+        delivery = self._hold(message, len(entries))
+        link = self.tracing.link(story.text((props.headers or {}).get(H_TRACEPARENT)))
+        for entry in entries:
+            body, own = envelope.single(entry)
+            await self._take_lead(delivery, body, own, redelivered=False, link=link)
+
+    async def _take_lead(self, delivery: Delivery, body: bytes, props: Basic.Properties, *,
+                         redelivered: bool, link: Link | None = None) -> None:
+        message = delivery.message
         headers: dict[str, Any] = dict(props.headers or {})
         submission_id = props.message_id or ""
         ctx: dict[str, Any] = {"submission_id": submission_id,
                                "trace_id": trace_id(story.text(headers.get(H_TRACEPARENT)) or None)}
-        delivery = Delivery(message, open=1)
-        self._deliveries.add(delivery)
-        self.metrics.in_flight.set(len(self._deliveries))
-        redelivered = bool(getattr(message.delivery, "redelivered", False))
         span = self.tracing.consumer_span(
             queue=self.topology.work_queue, exchange=str(getattr(message.delivery, "exchange", "") or ""),
             routing_key=str(getattr(message.delivery, "routing_key", "") or ""), message_id=submission_id,
             traceparent=headers.get(H_TRACEPARENT), delivery_tag=message.delivery_tag,
-            body_size=len(message.body))
-        lead = read_lead(message.body, headers, submission_id, self.forms, redelivered=redelivered)
+            body_size=len(body), links=[link])
+        lead = read_lead(body, headers, submission_id, self.forms, redelivered=redelivered)
         if isinstance(lead, Poison):
-            ticket = Ticket(Lead(submission_id, "", {}), delivery, message.body, props, headers, ctx, span)
+            ticket = Ticket(Lead(submission_id, "", {}), delivery, body, props, headers, ctx, span)
             fail(span, lead.error_class)
             ok = await self._dead_letter(ticket, attempts=story.attempts_of(headers), kind=story.KIND_POISON,
                                          reason="poison", error_class=lead.error_class, error=lead.reason,
                                          crm_status=None)
             await self._close(ticket, ok)
             return
-        self.dispatcher.submit(Ticket(lead, delivery, message.body, props, headers, ctx, span))
+        self.dispatcher.submit(Ticket(lead, delivery, body, props, headers, ctx, span))
+
+    async def _split(self, message: DeliveredMessage, entries: list[envelope.Entry]) -> None:
+        """Each lead of a redelivered batch as its own message on the work queue, confirmed; then the ack."""
+        for entry in entries:
+            body, own = envelope.single(entry, split_from=message.header.properties.message_id or "batch")
+            if not await self._copy(message, body, own, self.topology.work_queue,
+                                    {"submission_id": entry.id}):
+                return  # unacked: the batch comes back and is split again (duplicates are harmless)
+        self.metrics.batches_split.inc()
+        log.info("redelivered batch split into single leads",
+                 extra={"batch": message.header.properties.message_id, "leads": len(entries)})
+        await self._ack(message)
 
     # -- outcomes ------------------------------------------------------------
 
@@ -385,8 +438,13 @@ class Worker:
         return True
 
     async def _republish(self, ticket: Ticket, queue: str, headers: dict[str, Any]) -> bool:
-        """Publish a copy to `queue` with a confirm; False means: do not ack."""
-        message = ticket.delivery.message
+        """A copy of the ticket's lead with new headers to `queue`, confirmed; False: do not ack."""
+        properties = republish_properties(ticket.properties, headers)
+        return await self._copy(ticket.delivery.message, ticket.body, properties, queue, ticket.ctx)
+
+    async def _copy(self, message: DeliveredMessage, body: bytes, properties: Basic.Properties, queue: str,
+                    ctx: dict[str, Any]) -> bool:
+        """Publish `body` to `queue` by name with a confirm; False means: do not ack `message`."""
         # Deliveries start while the broker's on_channel (declare, consume) is
         # still running, before it reports connected: wait for that, bounded.
         await self.broker.wait_connected(PUBLISH_TIMEOUT)
@@ -402,12 +460,11 @@ class Worker:
             # lost and the broker already requeued it; publishing too would
             # only make a duplicate.
             return False
-        properties = republish_properties(ticket.properties, headers)
         for wait in REPUBLISH_BACKOFF:
             if wait:
                 await asyncio.sleep(wait)
             try:
-                await self.broker.publish(ticket.body, exchange="", routing_key=queue,
+                await self.broker.publish(body, exchange="", routing_key=queue,
                                           properties=properties, timeout=PUBLISH_TIMEOUT)
                 return True
             except BrokerUnavailable:
@@ -415,9 +472,8 @@ class Worker:
                 return False
             except PublishNotConfirmed as exc:
                 self.metrics.republish_failures.inc()
-                log.warning("republish not confirmed",
-                            extra={**ticket.ctx, "queue": queue, "error": str(exc)})
-        log.error("republish kept failing: handing deliveries back", extra={**ticket.ctx, "queue": queue})
+                log.warning("republish not confirmed", extra={**ctx, "queue": queue, "error": str(exc)})
+        log.error("republish kept failing: handing deliveries back", extra={**ctx, "queue": queue})
         self._hand_back()
         return False
 

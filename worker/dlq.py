@@ -25,6 +25,7 @@ import orjson
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp.commands import Basic
 
+from leadline import batch as envelope
 from leadline.errors import PublishNotConfirmed
 from leadline.message import (
     H_ATTEMPTS,
@@ -182,10 +183,47 @@ class Browse:
         """The next letter, unacked: invisible to everyone else until settled or handed back.
 
         Not kept in `messages`: a caller going letter by letter holds only what it needs.
+        A batch of the proxy's group commit that the broker dead-lettered is first
+        split into a letter per lead (at the queue's end), so tools only ever see leads.
         """
-        message = await self.channel.basic_get(self.topology.dead_letter_queue, no_ack=False,
-                                               timeout=GET_TIMEOUT)
-        return None if isinstance(message.delivery, Basic.GetEmpty) else message
+        while True:
+            message = await self.channel.basic_get(self.topology.dead_letter_queue, no_ack=False,
+                                                   timeout=GET_TIMEOUT)
+            if isinstance(message.delivery, Basic.GetEmpty):
+                return None
+            if not envelope.is_batch(message.header.properties) or not await self._split(message):
+                return message
+
+    async def _split(self, message: DeliveredMessage) -> bool:
+        """A batch letter as one letter per lead, each with the batch's story; False if unreadable."""
+        props = message.header.properties
+        try:
+            entries = envelope.decode(message.body)
+        except envelope.NotABatch:
+            return False  # shown as it is: a poison letter
+        told = describe(message.body, props)
+        for entry in entries:
+            body, own = envelope.single(entry)
+            headers = dict(own.headers or {})
+            headers.update({H_FAILURE_KIND: told.kind, H_ERROR_CLASS: told.error_class, H_ERROR: told.error,
+                            H_LAST_FAILURE_AT: told.failed_at, H_DEAD_AT: told.dead_at,
+                            H_ATTEMPTS: told.attempts, envelope.H_SPLIT_FROM: props.message_id or ""})
+            await self._publish(body, republish_properties(own, headers), "",
+                                self.topology.dead_letter_queue, f"split letter {entry.id!r}")
+        await self.remove(message)
+        return True
+
+    async def _publish(self, body: bytes, properties: Basic.Properties, exchange: str, routing_key: str,
+                       what: str) -> None:
+        try:
+            confirmation = await self.channel.basic_publish(
+                body, exchange=exchange, routing_key=routing_key, properties=properties, mandatory=True,
+                timeout=PUBLISH_TIMEOUT)
+        except (aiormq.exceptions.DeliveryError, TimeoutError) as exc:
+            # a return (unroutable) or a nack (aiormq raises both), or no confirm in time
+            raise PublishNotConfirmed(f"{what} not confirmed: {exc!r}") from exc
+        if not isinstance(confirmation, Basic.Ack):
+            raise PublishNotConfirmed(f"{what} not confirmed: {confirmation!r}")
 
     def select(self, ids: Collection[str] | None) -> list[DeliveredMessage]:
         """All letters (`ids` None) or those with one of the ids, in queue order."""
@@ -206,17 +244,8 @@ class Browse:
         if headers is None:
             headers = replay_headers(props.headers or {}, utc_now_iso())
         form = story.text(headers.get(H_FORM)) or "unknown"
-        try:
-            confirmation = await self.channel.basic_publish(
-                message.body, exchange=self.topology.work_exchange,
-                routing_key=self.topology.routing_key(form),
-                properties=republish_properties(props, headers), mandatory=True, timeout=PUBLISH_TIMEOUT,
-            )
-        except (aiormq.exceptions.DeliveryError, TimeoutError) as exc:
-            # a return (unroutable) or a nack (aiormq raises both), or no confirm in time
-            raise PublishNotConfirmed(f"replay of {props.message_id!r} not confirmed: {exc!r}") from exc
-        if not isinstance(confirmation, Basic.Ack):
-            raise PublishNotConfirmed(f"replay of {props.message_id!r} not confirmed: {confirmation!r}")
+        await self._publish(message.body, republish_properties(props, headers), self.topology.work_exchange,
+                            self.topology.routing_key(form), f"replay of {props.message_id!r}")
         await self.remove(message)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from leadline.batch import H_SPLIT_FROM
 from leadline.message import H_CRM_PROGRESS, H_FORM, H_RECEIVED_AT, H_SCHEMA, H_TRACEPARENT
 from leadline.schemas import FormSchema
 from worker.crm.base import Lead
@@ -50,7 +51,7 @@ def read_lead(
         traceparent=text(headers.get(H_TRACEPARENT)) or None,
         schema_id=text(headers.get(H_SCHEMA)),
         attempt=attempts_of(headers) + 1,
-        redelivered=redelivered,
+        redelivered=redelivered or H_SPLIT_FROM in headers,
         progress=progress_of(headers),
     )
 

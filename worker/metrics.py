@@ -40,6 +40,12 @@ class Metrics:
             "leadline_crm_paused", "1 while the worker waits out a CRM outage, by reason (down, failing, "
             "credentials, quota, rate_limited, config)", ["reason"], registry=r)
         self.in_flight = Gauge("leadline_worker_in_flight", "Deliveries being handled", registry=r)
+        self.batch_leads = Histogram(
+            "leadline_worker_batch_leads", "Leads per batch message taken from the work queue (group commit)",
+            registry=r, buckets=(2, 4, 8, 16, 32, 64, 128, 256))
+        self.batches_split = Counter(
+            "leadline_worker_batches_split", "Redelivered batch messages split into single-lead messages",
+            registry=r)
         self.connected = Gauge("leadline_worker_broker_connected", "1 while connected", registry=r)
         self.republish_failures = Counter(
             "leadline_worker_republish_failures", "Retry/DLQ publishes not confirmed (left unacked)",

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pamqp.commands import Basic
 
+from leadline import batch
 from leadline.topology import Topology
 from proxy.app import create_app
 from proxy.settings import Settings
@@ -28,9 +29,13 @@ Client = TestClient[web.Request, web.Application]
 
 @dataclass
 class Published:
+    """One lead as published: alone in its message, or one of a batch's (`batch` leads)."""
+
     body: dict[str, Any]
-    properties: Basic.Properties
+    properties: Basic.Properties  # the lead's own (a batch's lead: as its own message would carry)
     routing_key: str
+    batch: int = 1
+    message: Basic.Properties | None = None  # the message's, when that differs (a batch)
 
 
 @pytest.fixture
@@ -69,15 +74,21 @@ async def amqp(amqp_url: str) -> AsyncIterator[aiormq.abc.AbstractChannel]:
 
 
 async def drain(channel: aiormq.abc.AbstractChannel, queue: str) -> list[Published]:
-    """Every message in `queue`, taken off it."""
+    """Every lead in `queue` (a batch message's, each), taken off it."""
     found: list[Published] = []
     while True:
         message = await channel.basic_get(queue, no_ack=True)
         if message.delivery is None or isinstance(message.delivery, Basic.GetEmpty):
             return found
         assert isinstance(message.delivery, Basic.GetOk)
-        found.append(Published(orjson.loads(message.body), message.header.properties,
-                               message.delivery.routing_key or ""))
+        props = message.header.properties
+        if not batch.is_batch(props):
+            found.append(Published(orjson.loads(message.body), props, message.delivery.routing_key or ""))
+            continue
+        entries = batch.decode(message.body)
+        for entry in entries:
+            body, own = batch.single(entry)
+            found.append(Published(orjson.loads(body), own, f"form.{entry.form}", len(entries), props))
 
 
 async def post_json(client: Client, body: object, headers: Mapping[str, str] | None = None,

@@ -6,6 +6,7 @@ letter and the domain, enough to tell leads apart without exposing them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -53,12 +54,14 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str = "INFO") -> None:
     """Send JSON lines to stderr; called once by each program's entry point."""
+    global _json_handler
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter()
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    _json_handler = handler
     root.setLevel(level.upper())
     # aiormq logs every dropped connection with a traceback at ERROR; our
     # reconnect loop logs one line for it instead.
@@ -83,3 +86,50 @@ def trace_id(traceparent: str | None) -> str | None:
     if len(parts) == 4 and len(parts[1]) == 32:
         return parts[1]
     return None
+
+
+# The handler `configure` installed, for `line()`.
+_json_handler: logging.StreamHandler[Any] | None = None
+
+
+def line(logger: logging.Logger, level: int, event: str, fields: dict[str, Any]) -> None:
+    """What `logger.log(level, event, extra=fields)` writes, for a line on every request's path.
+
+    When the only place the line can go is the JSON handler `configure` set up
+    (no filters, no other handler), the line is written as the formatter would
+    write it, without building a `LogRecord` (a tenth of a small request's CPU);
+    otherwise through `logging` as usual. The caller checks `isEnabledFor`.
+    """
+    handler = _json_handler
+    root = logging.getLogger()
+    if (handler is None or logger.filters or logger.handlers or not logger.propagate or root.filters
+            or root.handlers != [handler] or handler.filters or level < handler.level):
+        logger.log(level, event, extra=fields)
+        return
+    formatter = handler.formatter
+    assert isinstance(formatter, JsonFormatter)
+    now = time.time()
+    whole = int(now)
+    second, stamp = formatter._second
+    if whole != second:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        formatter._second = (whole, stamp)
+    entry: dict[str, Any] = {"ts": f"{stamp}.{int((now - whole) * 1000):03d}Z",
+                             "level": _LEVELS.get(logging.getLevelName(level)) or str(level).lower(),
+                             "logger": logger.name, "event": event}
+    entry.update(fields)
+    text = orjson.dumps(entry, default=str).decode()
+    # a closed stderr is tolerated, as logging itself does
+    with handler.lock or _NO_LOCK, contextlib.suppress(OSError, ValueError):
+        handler.stream.write(text + handler.terminator)
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()

@@ -34,6 +34,10 @@ def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = N
     app[TRACING] = tracing
     app[PUBLISHER] = Publisher(settings.amqp_url, Topology(prefix=settings.queue_prefix), metrics,
                                timeout=settings.publish_timeout, tracing=tracing)
+    # A plain route per known form: aiohttp finds those in a dict, not by a regex per
+    # request; the template route answers the unknown forms (404).
+    for name in app[FORMS]:
+        app.router.add_post(f"/api/forms/{name}", views.submit)
     app.router.add_post("/api/forms/{form}", views.submit)
     app.router.add_route("OPTIONS", "/api/forms/{form}", views.preflight)
     app.router.add_get("/healthz", views.healthz)

@@ -46,6 +46,12 @@ async def read_capped(stream: StreamReader, declared: int | None, limit: int,
     `BodyError(408)` when it takes longer than `timeout` (a client trickling bytes)."""
     if declared is not None and declared > limit:
         raise BodyError(413, f"the body is larger than {limit} bytes")
+    if stream.is_eof():
+        # The whole body came with the headers (a lead usually does): no wait, no timer.
+        body = stream.read_nowait(-1)
+        if len(body) > limit:
+            raise BodyError(413, f"the body is larger than {limit} bytes")
+        return body
     chunks: list[bytes] = []
     size = 0
     try:

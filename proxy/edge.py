@@ -15,7 +15,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from leadline import tracing
+from leadline import logs, tracing
 from proxy import responses
 from proxy.state import METRICS, REQUEST_LOG, SERVER_SPAN, TRACING
 
@@ -48,7 +48,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
     if log.isEnabledFor(level):
         fields = request.get(REQUEST_LOG) or {}
-        log.log(level, "request", extra={
+        logs.line(log, level, "request", {
             "method": request.method, "path": request.path, "status": response.status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2), **fields,
         })
@@ -59,16 +59,23 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
 SPAN_FIELDS = (("form", "leadline.form"), ("id", "leadline.submission_id"), ("reason", "leadline.refused"))
 
 
+FORMS_PREFIX = "/api/forms/"
+FORM_ROUTE = "/api/forms/{form}"
+
+
 @web.middleware
 async def traced_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if path in QUIET_PATHS:
         return await edge(request, handler)
     resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else None
+    if route is not None and route.startswith(FORMS_PREFIX):
+        route = FORM_ROUTE  # a form's own plain route (proxy/app.py) is still this template
     url = request.url
     version = request.version
     span = request.app[TRACING].server_span(
-        request.method, route=resource.canonical if resource is not None else None, path=path,
+        request.method, route=route, path=path,
         traceparent=request.headers.get("traceparent"), scheme=url.scheme, server_address=url.host,
         server_port=url.port, protocol_version=f"{version.major}.{version.minor}")
     request[SERVER_SPAN] = span

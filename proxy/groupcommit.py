@@ -69,23 +69,28 @@ class GroupCommit:
     async def publish(self, entry: envelope.Entry, span: tracing.Span | None = None) -> None:
         """Return once the message holding `entry` is confirmed; `PublishNotConfirmed` or
         `BrokerUnavailable` otherwise, always within the publish timeout."""
+        loop = asyncio.get_running_loop()
         pending = Pending(entry, span, time.monotonic() + self._timeout)
         self._open.append(pending)
         self._open_bytes += len(entry.fields)
         if (self._in_flight < self._max_in_flight or len(self._open) >= self._max_leads
                 or self._open_bytes >= self._max_bytes):
             self._flush()
+        # A timer, not wait_for: this is every request's path, and wait_for costs a task.
+        timer = loop.call_later(self._timeout, self._expire, pending)
         try:
-            await asyncio.wait_for(asyncio.shield(pending.future), self._timeout)
-        except TimeoutError:
-            self._withdraw(pending)
-            raise PublishNotConfirmed(f"no confirm within {self._timeout:g}s") from None
+            await pending.future
+        finally:
+            timer.cancel()
 
-    def _withdraw(self, pending: Pending) -> None:
-        """A lead that timed out before its batch left stays out of it: its 503 is already said."""
+    def _expire(self, pending: Pending) -> None:
+        """Its own timeout ran out: 503 now. A lead whose batch has not left stays out of it."""
+        if pending.future.done():
+            return
         if pending in self._open:
             self._open.remove(pending)
             self._open_bytes -= len(pending.entry.fields)
+        pending.future.set_exception(PublishNotConfirmed(f"no confirm within {self._timeout:g}s"))
 
     def _flush(self) -> None:
         if not self._open:
@@ -111,7 +116,6 @@ class GroupCommit:
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(exc)
-                    pending.future.exception()  # retrieved: a lead that timed out never reads it
         else:
             self._observe(len(batch), time.perf_counter() - started)
             for pending in batch:

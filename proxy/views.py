@@ -32,11 +32,16 @@ class Refusal(Exception):
         self.errors = errors or []
 
 
+def form_name(request: web.Request) -> str:
+    """The form a request posts to: `/api/forms/{form}`, or a form's own plain route."""
+    return request.match_info.get("form") or request.path.rsplit("/", 1)[-1]
+
+
 async def submit(request: web.Request) -> web.Response:
     """`POST /api/forms/{form}`: see DESIGN.md's HTTP table, top to bottom."""
     app = request.app
     headers = request.headers
-    name = request.match_info["form"]
+    name = form_name(request)
     # Read before any refusal so that every request's log line carries them.
     sid = submission_id(headers.get("Idempotency-Key"))
     # Tracing on: the SERVER span continues the browser's trace (or starts one), and
@@ -116,7 +121,7 @@ def _accepted(request: web.Request, sid: str, origin: str | None, headers: dict[
         return responses.queued(sid, headers)
     if origin is not None and origin != UNREADABLE:
         # Only reached for an allowlisted origin (403 otherwise): never an open redirect.
-        path = request.app[SETTINGS].thanks_path.replace("{form}", request.match_info["form"])
+        path = request.app[SETTINGS].thanks_path.replace("{form}", form_name(request))
         return responses.see_other(origin + path, headers)
     if _wants_html(request):
         return responses.page(202, "We have your message and will get back to you soon.",
@@ -148,7 +153,7 @@ def _back_link(request: web.Request) -> str | None:
 
 async def preflight(request: web.Request) -> web.Response:
     """`OPTIONS /api/forms/{form}`: the CORS preflight."""
-    request[REQUEST_LOG] = {"form": request.match_info["form"]}
+    request[REQUEST_LOG] = {"form": form_name(request)}
     origin_header = request.headers.get("Origin")
     if not request.app[CORS].allows(request_origin(origin_header, None)):
         request.app[METRICS].refuse("forbidden")

@@ -3,6 +3,7 @@ extra fields of a record become fields of the line."""
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 
@@ -10,6 +11,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leadline import logs
 from leadline.logs import JsonFormatter, mask_email
 
 
@@ -45,3 +47,30 @@ def test_a_line_carries_level_logger_event_and_the_extra_fields() -> None:
 def test_mask_email_keeps_the_first_letter_and_the_domain() -> None:
     assert mask_email("ada.lovelace@example.com") == "a***@example.com"
     assert mask_email("nobody") == "***"
+
+
+def test_the_fast_request_line_is_the_line_logging_would_write() -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    try:
+        logs.configure("INFO")
+        assert logs._json_handler is not None
+        logs._json_handler.setStream(stream)
+        logger = logging.getLogger("leadline.proxy.access")
+        fields = {"method": "POST", "path": "/api/forms/lead", "status": 202, "id": "sid-1"}
+        logs.line(logger, logging.INFO, "request", fields)
+        logger.log(logging.INFO, "request", extra=fields)
+        logger.addFilter(lambda r: True)  # a filter: the slow path, which honours it
+        logs.line(logger, logging.INFO, "request", fields)
+        logger.filters.clear()
+    finally:
+        root.handlers[:], root.level = saved
+        logs._json_handler = None
+        logging.getLogger("aiormq").setLevel(logging.NOTSET)
+    fast, slow, filtered = (orjson.loads(text) for text in stream.getvalue().splitlines())
+    fast_ts, slow_ts = fast.pop("ts"), slow.pop("ts")
+    filtered.pop("ts")
+    expected = {"level": "info", "logger": "leadline.proxy.access", "event": "request", **fields}
+    assert fast == slow == filtered == expected
+    assert len(fast_ts) == len(slow_ts) == len("2026-12-01T08:00:00.000Z")

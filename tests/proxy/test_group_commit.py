@@ -137,7 +137,7 @@ async def test_a_lead_waiting_behind_a_hung_publish_is_refused_within_its_own_ti
         return loop.time() - started
 
     waits = await asyncio.gather(submit(0), submit(0.2), submit(0.25))
-    assert all(0.25 <= w < 0.45 for w in waits), waits  # each within its own 0.3 s, never 2 x 0.3
+    assert all(0.25 <= w < 0.55 for w in waits), waits  # each within its own 0.3 s, not 2 x 0.3
     # the first went out alone; the later ones waited for it, then went out together,
     # with only what was left of the oldest one's time
     assert len(broker.timeouts) == 2

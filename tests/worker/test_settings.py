@@ -99,3 +99,39 @@ def test_a_bad_crm_setting_is_refused_naming_it(env: dict[str, str], name: str) 
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(env)
     assert caught.value.setting == name
+
+
+def test_crm_check_without_the_vendors_token_is_one_line_and_exit_2() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "crm", "check"], cwd=ROOT, capture_output=True, text=True,
+        timeout=30, env={"PATH": "/usr/bin:/bin", "CRM": "hubspot"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "worker: HUBSPOT_TOKEN: is required with CRM=hubspot: a private app's access token"]
+
+
+async def test_crm_check_and_setup_say_what_to_fix_and_exit_1_until_it_is_fixed() -> None:
+    import asyncio
+
+    from tests.worker.vendors import running_fake
+
+    async with running_fake("hubspot") as fake:
+        fake.configure(properties={name: spec for name, spec in fake.state.config.properties.items()
+                                   if name != "leadline_submission_id"})
+        env = {"PATH": "/usr/bin:/bin", "CRM": "hubspot", "HUBSPOT_TOKEN": fake.token,
+               "HUBSPOT_API_URL": fake.url}
+
+        def run(command: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "worker", "crm", command], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=30, env=env)
+
+        before = await asyncio.to_thread(run, "check")
+        setup = await asyncio.to_thread(run, "setup")
+        after = await asyncio.to_thread(run, "check")
+    assert before.returncode == 1, before.stderr
+    assert "PROBLEM  form 'lead': property 'leadline_submission_id' does not exist" in before.stdout
+    assert "crm setup" in before.stdout
+    assert setup.returncode == 0
+    assert "created the contact property 'leadline_submission_id'" in setup.stdout
+    assert after.returncode == 0, after.stdout
+    assert "every mapped property exists" in after.stdout

@@ -93,7 +93,7 @@ async def drain(url: str, crm: str, leads: int, *, batch: int, rate: Rate, secon
     settings = Settings(amqp_url=url, queue_prefix=topology.prefix, crm="hubspot",
                         vendor=HubSpotSettings(TOKEN, crm), crm_rate_limit=rate, crm_batch_size=batch,
                         crm_timeout=30, retry_delays=topology.retry_delays, metrics_port=0,
-                        prefetch=max(200, 2 * batch), crm_batch_linger=0.1)
+                        crm_batch_linger=0.1)
     worker = Worker(settings)
     started = time.perf_counter()
     await worker.start()

@@ -21,8 +21,11 @@ from worker.crm.settings import (
 )
 
 DEFAULT_CRM_URL = "http://127.0.0.1:8090/leads"
-# Leads held per worker at least; a batching connector holds two batches' worth.
+# Deliveries held per worker: at least this; a batching connector holds a full
+# batch for every call it may make at once (so the calls a rate limit allows
+# are full ones), up to the most.
 MIN_PREFETCH = 64
+MAX_DEFAULT_PREFETCH = 2000
 NO_TRACING = TracingSettings()
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
@@ -59,8 +62,13 @@ class Settings:
 
     @property
     def deliveries_in_flight(self) -> int:
-        """PREFETCH: deliveries held at once."""
-        return self.prefetch or max(MIN_PREFETCH, 2 * self.batch_size)
+        """PREFETCH: deliveries held at once; by default enough to keep every call in flight full."""
+        if self.prefetch:
+            return self.prefetch
+        if self.batch_size == 1:
+            return MIN_PREFETCH
+        calls = self.crm_concurrency or DEFAULTS[self.crm].concurrency or 1
+        return min(MAX_DEFAULT_PREFETCH, max(MIN_PREFETCH, self.batch_size * calls))
 
     @property
     def calls_in_flight(self) -> int:

@@ -62,7 +62,7 @@ def test_config_error_stops_the_program_with_one_line_and_exit_2(args: list[str]
 
 def test_a_vendor_needs_its_credentials_and_only_its_own() -> None:
     s = Settings.from_env({"CRM": "hubspot", "HUBSPOT_TOKEN": "pat-1", "SALESFORCE_API_VERSION": "junk"})
-    assert (s.crm, s.batch_size, s.deliveries_in_flight, s.calls_in_flight) == ("hubspot", 100, 200, 10)
+    assert (s.crm, s.batch_size, s.deliveries_in_flight, s.calls_in_flight) == ("hubspot", 100, 1000, 10)
     assert isinstance(s.vendor, HubSpotSettings)
     assert s.vendor.token == "pat-1"
     s = Settings.from_env({"CRM": "Salesforce", "SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com",

@@ -164,11 +164,20 @@ class WindowLimiter:
     def observe(self, remaining: int | None, reset_in: float | None) -> None:
         """The vendor's count of calls left in its window: slow down before it refuses.
 
-        Calls already in flight will spend some of what remains, so a window
-        with no more than that left is treated as spent.
+        Our own window already waits for the calls it knows of, so the vendor's
+        count only matters when it is lower than ours: someone else (another
+        worker, another app on the same account) spends the same limit. Then,
+        once no more is left than the calls in flight will spend, wait for the
+        vendor's reset (a whole window when it names none).
         """
         if remaining is None or remaining > self._in_flight:
             return
+        if self.rate is not None:
+            now = self._clock()
+            self._trim(now)
+            ours = self.ceiling - len(self._finished) - self._in_flight
+            if remaining >= ours:
+                return  # exactly what our own window expects: it waits already
         window = self.rate.per_seconds if self.rate is not None else 1.0
         self.slowdowns += 1
         self.hold(reset_in if reset_in is not None else window, "vendor_window")

@@ -98,3 +98,13 @@ def test_no_rate_means_no_wait_but_holds_still_apply() -> None:
     assert limiter.wait_time() == 0.0
     limiter.refused(2.0)
     assert limiter.wait_time() == 2.0
+
+
+async def test_a_vendor_count_that_matches_our_own_window_adds_no_wait() -> None:
+    limiter = WindowLimiter(Rate(3, 10.0))
+    for _ in range(3):
+        async with limiter.slot():
+            pass
+    limiter.observe(remaining=0, reset_in=None)  # we spent them: our window waits already
+    assert limiter.slowdowns == 0
+    assert limiter.held_for() == (0.0, "")

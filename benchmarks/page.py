@@ -40,8 +40,8 @@ import aiormq
 from playwright.sync_api import Page, sync_playwright
 
 from benchmarks import results as bench_results
+from devtools.net import free_port
 from leadline.config import DEFAULT_AMQP_URL
-from leadline.net import free_port
 from leadline.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent

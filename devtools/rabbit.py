@@ -12,8 +12,8 @@ import subprocess
 import uuid
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from devtools.net import tcp_reachable
 from leadline.config import DEFAULT_AMQP_URL
-from leadline.net import tcp_reachable
 
 VHOST_PREFIX = "leadline-test-"
 

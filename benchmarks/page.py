@@ -174,7 +174,7 @@ def screenshots(page: Page, url: str) -> list[Path]:
 
 
 def sizes(out: Path) -> dict[str, int]:
-    files = [*sorted((out / "theme" / "js").glob("*.js")), out / "theme" / "css" / "leadform.css"]
+    files = [*sorted((out / "leadform" / "js").glob("*.js")), out / "leadform" / "css" / "leadform.css"]
     return {f.name: f.stat().st_size for f in files}
 
 

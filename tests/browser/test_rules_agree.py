@@ -28,6 +28,9 @@ SAMPLES: list[dict[str, Any]] = [
     {"name": "ü" * 121, "email": "a@b.co", "consent": True, "message": "m" * 4001},
     {"name": "", "email": "", "consent": True},
     {"name": 7, "email": "a@b.co", "consent": True},
+    # Patterns are ECMA-262 on both sides (schemathesis found Python's reading differ):
+    {"name": "Ada", "email": "ada@example.com\n", "consent": True},
+    {"name": "\x1c", "email": "e@\x1c\x1e.co", "consent": True},
 ]
 
 

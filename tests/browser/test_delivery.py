@@ -138,7 +138,8 @@ def test_a_422_shows_field_errors_with_the_data_back_in_the_form(browser: Browse
     expect(page.locator(f"{FORM} [name=name]")).to_have_value("Ada Lovelace")
     expect(page.locator("#leadform-lead-email-error")).to_contain_text("must be an e-mail address")
     expect(page.get_by_role("status")).to_contain_text("correct the fields")
-    assert page.evaluate("async () => (await (await import('/leadform/js/store.js')).openStore()).all()") == []
+    stored = "async () => (await (await import('/leadform/js/store.js')).openStore()).all()"
+    assert page.evaluate(stored) == []
     context.close()
 
 

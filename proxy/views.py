@@ -32,7 +32,7 @@ class Refusal(Exception):
 
 
 async def submit(request: web.Request) -> web.Response:
-    """`POST /api/forms/{form}`: see DESIGN.md's HTTP table, top to bottom."""
+    """`POST /api/forms/{form}`: the HTTP table in docs/architecture.md, top to bottom."""
     app = request.app
     headers = request.headers
     name = request.match_info["form"]

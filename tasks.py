@@ -87,25 +87,27 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
     c.run(f"{PY} -m pytest -q{opts}", pty=False)
 
 
-@task(help={"which": "proxy, worker, page, or all (default: the combined report)",
+@task(help={"which": "proxy, worker, page, crm, or all (default: the combined report)",
                                   "quick": "smaller runs, for a first look"})
 def bench(c: Context, which: str = "all", quick: bool = False) -> None:
     """Benchmarks, each side by side with its baseline in the same run; report in bench-results/."""
     if which == "all":
         c.run(f"{PY} -m benchmarks.report" + (" --quick" if quick else ""), pty=False)
         return
-    if which not in {"proxy", "worker", "page"}:
-        sys.exit(f"bench: no benchmark named {which!r} (choose proxy, worker, page or all)")
+    if which not in {"proxy", "worker", "page", "crm"}:
+        sys.exit(f"bench: no benchmark named {which!r} (choose proxy, worker, page, crm or all)")
     c.run(f"{PY} -m benchmarks.{which}", pty=False)
 
 
 @task(help={"flaky": "the fake CRM fails and times out now and then",
-            "no_build": "serve output/ as it is"})
-def up(c: Context, flaky: bool = False, no_build: bool = False) -> None:
+            "no_build": "serve output/ as it is",
+            "crm": "webhook (default), hubspot, salesforce or pipedrive: the CRM whose fake the worker "
+                   "writes to"})
+def up(c: Context, flaky: bool = False, no_build: bool = False, crm: str = "webhook") -> None:
     """The whole pipeline locally: site :8000, proxy :8080, fake CRM :8090, worker metrics :9100."""
     from devtools import devstack
 
-    args = (["--flaky"] if flaky else []) + (["--no-build"] if no_build else [])
+    args = (["--flaky"] if flaky else []) + (["--no-build"] if no_build else []) + ["--crm", crm]
     raise SystemExit(devstack.run(args))
 
 

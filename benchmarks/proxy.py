@@ -14,14 +14,18 @@ processes together) is sampled at the start, the middle and the end: memory
 must stay flat.
 
 Ours runs with `PROXY_WORKERS=2` (`--workers`), the setting recommended for a
-2-core machine; the baseline is one process, as the issue defines it.
+2-core machine; the baseline is one process, as the issue defines it. A third
+side is ours again with OpenTelemetry on (`OTEL_EXPORTER_OTLP_ENDPOINT` at a
+local OTLP/HTTP receiver in a process of its own, which decodes and counts
+the spans), measured in the same alternating rounds: the price of tracing
+(`--no-tracing` leaves it out).
 Figures also go to `BENCH_RESULTS_DIR` (see `benchmarks.results`).
 
 The obvious implementation (`--role baseline`) is what one writes first: an
 aiohttp handler doing `await request.json()`, jsonschema validation, and an
 aiormq publish awaiting the confirm, on the default asyncio loop.
 
-    python -m benchmarks.proxy [--requests N] [--soak N] [--quick] [--workers N]
+    python -m benchmarks.proxy [--requests N] [--soak N] [--quick] [--workers N] [--no-tracing]
 """
 
 from __future__ import annotations
@@ -104,6 +108,49 @@ def serve_baseline(port: int) -> None:
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     web.run_app(_baseline_app(amqp_url, topology), host="127.0.0.1", port=port,
                 access_log=None, print=None)
+
+
+# --- a local OTLP/HTTP receiver for the tracing side --------------------------------------
+
+def serve_otlp_sink(port: int) -> None:
+    """Decode each export as a collector would and count the spans (`GET /count`)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+        ExportTraceServiceResponse,
+    )
+
+    spans = [0]
+    answer = ExportTraceServiceResponse().SerializeToString()
+
+    async def export(request: web.Request) -> web.Response:
+        decoded = ExportTraceServiceRequest()
+        decoded.ParseFromString(await request.read())
+        spans[0] += sum(len(scope.spans) for rs in decoded.resource_spans for scope in rs.scope_spans)
+        return web.Response(body=answer, content_type="application/x-protobuf")
+
+    async def count(request: web.Request) -> web.Response:
+        return web.json_response({"spans": spans[0]})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/traces", export)
+    app.router.add_get("/count", count)
+    app.router.add_get("/readyz", count)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def _sink_spans(port: int, settle: float = 12.0) -> int:
+    """The spans received, once the count stopped growing (the exporter sends every few seconds)."""
+    import urllib.request
+
+    def count() -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=5) as answer:
+            return int(json.load(answer)["spans"])
+
+    deadline, last = time.monotonic() + settle, -1
+    while (now := count()) != last and time.monotonic() < deadline:
+        last = now
+        time.sleep(2.0)
+    return now
 
 
 # --- the load generator --------------------------------------------------------------------
@@ -395,24 +442,36 @@ class Side:
                 f"top out near {ceiling:,.0f} leads/s")
 
 
-def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: int = 4) -> None:
-    """Both servers up at once, measured in alternating rounds (A B B A ...), so
-    that a change in the machine's background load falls on both sides alike."""
+def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: int = 4,
+          tracing: bool = True) -> None:
+    """The servers up at once, measured in alternating rounds (A B B A ...), so
+    that a change in the machine's background load falls on every side alike."""
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     tag = uuid.uuid4().hex[:8]
     ours, theirs = Topology(prefix=f"bench-proxy-{tag}"), Topology(prefix=f"bench-base-{tag}")
+    traced = Topology(prefix=f"bench-otel-{tag}")
     common = {"AMQP_URL": amqp_url, "RATE_LIMIT": "off", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
     ours_env = {**common, "PROXY_WORKERS": workers}
     sides = [Side("obvious", ["-m", "benchmarks.proxy", "--role", "baseline"], theirs),
              Side("proxy", ["-m", "proxy"], ours)]
+    envs = [common, ours_env]
+    sink_port = _free_port()
+    if tracing:
+        sides.append(Side("proxy+otel", ["-m", "proxy"], traced))
+        envs.append({**ours_env, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                     "OTEL_SERVICE_NAME": "leadline-proxy-bench"})
     broker = _broker_pid()
     print(f"proxy benchmark: {requests} valid leads per side at {CONCURRENCY} connections in "
           f"{rounds} alternating rounds, {os.cpu_count()} CPUs, broker {amqp_url.rsplit('@', 1)[-1]}; "
           f"ours with PROXY_WORKERS={workers}, the obvious implementation in one process; "
-          f"load generator: {CLIENT[0]} client")
+          f"load generator: {CLIENT[0]} client"
+          + ("; proxy+otel: ours exporting spans over OTLP/HTTP to a local receiver" if tracing else ""))
     try:
         with ExitStack() as stack:
-            for side, side_env in zip(sides, (common, ours_env), strict=True):
+            if tracing:
+                stack.enter_context(_server(["-m", "benchmarks.proxy", "--role", "otlp-sink", "--port",
+                                             str(sink_port)], {}, sink_port))
+            for side, side_env in zip(sides, envs, strict=True):
                 env = {**side_env, "QUEUE_PREFIX": side.topology.prefix}
                 side.pid = stack.enter_context(_server([*side.args, "--port", str(side.port)], env,
                                                        side.port)).pid
@@ -421,7 +480,8 @@ def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: 
             for round_ in range(rounds):
                 for side in sides if round_ % 2 == 0 else sides[::-1]:
                     side.measure(amqp_url, requests // rounds, broker)
-        base, proxy = sides
+            exported = _sink_spans(sink_port) if tracing else 0
+        base, proxy = sides[:2]
         for side in sides:
             print(side.describe())
         ratio = proxy.accepted_per_s / base.accepted_per_s
@@ -442,11 +502,33 @@ def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: 
             bench_results.Row("proxy, server CPU per request", "us", proxy.cpu_us, base.cpu_us, "", None,
                               higher_is_better=False),
         ]
+        if tracing:
+            rows += _tracing_rows(proxy, sides[2], exported)
         if soak:
             rows.append(_soak(amqp_url, ours, {**ours_env, "QUEUE_PREFIX": ours.prefix}, soak))
         bench_results.record("proxy", rows)
     finally:
-        asyncio.run(_purge_or_delete(amqp_url, [ours, theirs], delete=True))
+        asyncio.run(_purge_or_delete(amqp_url, [ours, theirs, traced], delete=True))
+
+
+def _tracing_rows(off: Side, on: Side, exported: int) -> list[bench_results.Row]:
+    """Tracing on against off, in the same rounds; the spans the receiver got (2 per
+    accepted lead, plus the warm-up's, once the exporter caught up)."""
+    ratio = on.accepted_per_s / off.accepted_per_s
+    warm = max(1000, on.requests // 10)
+    print(f"tracing   {ratio:.2f}x throughput with tracing on; p50 {on.percentile(0.5):.2f} ms vs "
+          f"{off.percentile(0.5):.2f} ms, p99 {on.percentile(0.99):.2f} ms vs {off.percentile(0.99):.2f} ms; "
+          f"server CPU {on.cpu_us:.0f} vs {off.cpu_us:.0f} us/request (+{on.cpu_us - off.cpu_us:.0f}); "
+          f"the receiver got {exported:,} spans for {on.requests + warm:,} requests (2 per request: "
+          f"{exported / (2 * (on.requests + warm)):.0%} exported)", flush=True)
+    return [
+        bench_results.Row("proxy, tracing on (OTLP/HTTP, local receiver) vs off", "leads/s",
+                          on.accepted_per_s, off.accepted_per_s, "", None),
+        bench_results.Row("proxy, tracing on vs off, p99 latency", "p99 ms", on.percentile(0.99),
+                          off.percentile(0.99), "", None, higher_is_better=False),
+        bench_results.Row("proxy, tracing on vs off, server CPU per request", "us", on.cpu_us, off.cpu_us,
+                          "", None, higher_is_better=False),
+    ]
 
 
 def _soak(amqp_url: str, topology: Topology, env: dict[str, str], total: int) -> bench_results.Row:
@@ -482,7 +564,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5000 per side, a 20000 memory run")
     parser.add_argument("--workers", default=RECOMMENDED_WORKERS,
                         help=f"PROXY_WORKERS for ours (default {RECOMMENDED_WORKERS})")
-    parser.add_argument("--role", choices=["bench", "baseline", "load"], default="bench",
+    parser.add_argument("--no-tracing", action="store_true",
+                        help="leave out the side with OpenTelemetry on (to a local OTLP receiver)")
+    parser.add_argument("--role", choices=["bench", "baseline", "load", "otlp-sink"], default="bench",
                         help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
@@ -493,12 +577,14 @@ def main() -> None:
     CLIENT[0] = args.client
     if args.role == "baseline":
         serve_baseline(args.port)
+    elif args.role == "otlp-sink":
+        serve_otlp_sink(args.port)
     elif args.role == "load":
         run_load(args.url, args.requests, args.concurrency, args.client)
     elif args.quick:
-        bench(5000, 20_000, args.workers)
+        bench(5000, 20_000, args.workers, tracing=not args.no_tracing)
     else:
-        bench(args.requests, args.soak, args.workers)
+        bench(args.requests, args.soak, args.workers, tracing=not args.no_tracing)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from benchmarks.results import RESULTS_ENV, Row, load
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results"
-BENCHMARKS = ("proxy", "worker", "page")
+BENCHMARKS = ("proxy", "worker", "crm", "page")
 
 
 def machine() -> list[str]:
@@ -130,7 +130,7 @@ def main() -> int:
         stale.unlink()
     described = machine()
     quick = {"proxy": ["--quick"], "worker": ["--leads", "2000", "--latency-leads", "1000", "--repeat", "1"],
-             "page": ["--submissions", "10"]}
+             "crm": ["--leads", "4000", "--baseline-seconds", "12"], "page": ["--submissions", "10"]}
     outcomes = {name: run_one(name, quick[name] if args.quick else []) for name in BENCHMARKS}
     rows = [row for name in BENCHMARKS for row in load(OUT, name)]
     (OUT / "report.md").write_text(markdown(rows, described, outcomes))

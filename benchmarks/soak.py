@@ -101,6 +101,7 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
                           "--timeout-rate", "0.05"], {}, log_dir)
     worker_env = {**common, "CRM_URL": f"http://127.0.0.1:{ports['crm']}/leads", "CRM_TIMEOUT": "1",
                   "RETRY_DELAYS": "200ms,500ms,1s", "MAX_ATTEMPTS": "30", "WORKER_METRICS_PORT": "0",
+                  "CRM_PROBE_INTERVAL": "1s",
                   "SHUTDOWN_GRACE": "5s"}
     worker = Service("worker", ["-m", "worker"], worker_env, log_dir)
     proxy = Service("proxy", ["-m", "proxy", "--port", str(ports["proxy"])],

@@ -1,7 +1,8 @@
 """`./dev up`: the whole pipeline on one machine, for a demo or a try-out.
 
-Checks the broker, builds the site, starts the fake CRM, the worker, the
-proxy and a static server for `output/`, prints the URLs and waits. Ctrl-C
+Checks the broker, builds the site, starts the fake CRM (the webhook, or a
+fake of HubSpot's, Salesforce's or Pipedrive's API with `--crm`), the worker,
+the proxy and a static server for `output/`, prints the URLs and waits. Ctrl-C
 (or SIGTERM) stops every child: each runs in its own process group, gets
 SIGTERM, and SIGKILL if it is still there after a grace period, so nothing
 is left behind holding a port.
@@ -71,25 +72,53 @@ def port_free(port: int) -> bool:
         return True
 
 
-def plan(ports: Ports, environ: Mapping[str, str], *, flaky: bool) -> list[Child]:
+CRMS = ("webhook", "hubspot", "salesforce", "pipedrive")
+FAKE_TOKEN = "test-token"  # noqa: S105 - the fakes' own credential, for the local demo only
+
+
+def crm_env(crm: str, crm_base: str) -> dict[str, str]:
+    """The worker's settings for the chosen CRM's fake."""
+    if crm == "hubspot":
+        return {"CRM": crm, "HUBSPOT_API_URL": crm_base, "HUBSPOT_TOKEN": FAKE_TOKEN}
+    if crm == "salesforce":
+        return {"CRM": crm, "SALESFORCE_INSTANCE_URL": crm_base, "SALESFORCE_TOKEN": FAKE_TOKEN}
+    if crm == "pipedrive":
+        return {"CRM": crm, "PIPEDRIVE_API_URL": crm_base, "PIPEDRIVE_TOKEN": FAKE_TOKEN}
+    return {"CRM": "webhook", "CRM_URL": f"{crm_base}/leads"}
+
+
+def plan(ports: Ports, environ: Mapping[str, str], *, flaky: bool, crm: str = "webhook") -> list[Child]:
     """The children to start, in order, each with the URL that says it is ready."""
     py = sys.executable
     site_origins = f"http://127.0.0.1:{ports.site},http://localhost:{ports.site}"
-    crm = [py, "-m", "worker.fakecrm", "--port", str(ports.crm)]
+    crm_base = f"http://127.0.0.1:{ports.crm}"
+    fake = [py, "-m", "worker.fakecrm", "--port", str(ports.crm)]
+    if crm != "webhook":
+        fake += ["--vendor", crm, "--token", FAKE_TOKEN]
     if flaky:
-        crm += ["--fail-rate", "0.2", "--timeout-rate", "0.05", "--latency-ms", "150"]
+        fake += ["--fail-rate", "0.2", "--timeout-rate", "0.05", "--latency-ms", "150"]
     return [
-        Child("crm", crm, f"http://127.0.0.1:{ports.crm}/_stats"),
+        Child("crm", fake, f"{crm_base}/_stats"),
         Child("worker", [py, "-m", "worker"], f"http://127.0.0.1:{ports.metrics}/readyz",
-              env={"CRM_URL": f"http://127.0.0.1:{ports.crm}/leads",
-                   "WORKER_METRICS_PORT": str(ports.metrics),
-                   "CRM_TIMEOUT": environ.get("CRM_TIMEOUT", "2")}),
+              env={**crm_env(crm, crm_base), "WORKER_METRICS_PORT": str(ports.metrics),
+                   "CRM_TIMEOUT": environ.get("CRM_TIMEOUT", "2"),
+                   "CRM_PROBE_INTERVAL": environ.get("CRM_PROBE_INTERVAL", "5s")}),
         Child("proxy", [py, "-m", "proxy", "--port", str(ports.proxy)],
               f"http://127.0.0.1:{ports.proxy}/readyz",
               env={"ALLOWED_ORIGINS": environ.get("ALLOWED_ORIGINS", site_origins)}),
         Child("site", [py, "-m", "http.server", str(ports.site), "--bind", "127.0.0.1",
                        "--directory", str(ROOT / "output")], f"http://127.0.0.1:{ports.site}/"),
     ]
+
+
+def _crm_setup(env: Mapping[str, str], settings: Mapping[str, str]) -> None:
+    """What an operator does once per CRM: create the submission-id field (`crm setup`)."""
+    done = subprocess.run([sys.executable, "-m", "worker", "crm", "setup"], cwd=ROOT,
+                          env={**env, **settings}, capture_output=True, text=True, check=False)
+    for line in (done.stdout + done.stderr).splitlines():
+        print(f"{'setup':<7}| {line}", flush=True)
+    if done.returncode != 0:
+        raise SystemExit("up: `python -m worker crm setup` failed; see its lines above")
 
 
 def _pump(name: str, stream: IO[bytes], out: IO[str]) -> None:
@@ -143,6 +172,9 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     parser.add_argument("--flaky", action="store_true",
                         help="the fake CRM fails 20%% of calls and times out on 5%% after storing")
     parser.add_argument("--no-build", action="store_true", help="serve output/ as it is")
+    parser.add_argument("--crm", choices=CRMS, default="webhook",
+                        help="which CRM the worker writes to: the webhook fake (default) or a fake of "
+                        "HubSpot's, Salesforce's or Pipedrive's API")
     args = parser.parse_args(argv)
     env = dict(os.environ if environ is None else environ)
     amqp_url = env.get("AMQP_URL") or DEFAULT_AMQP_URL
@@ -169,7 +201,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
             print("up: the site did not build; see the lines above", file=sys.stderr)
             return built.returncode
 
-    children = plan(ports, env, flaky=args.flaky)
+    children = plan(ports, env, flaky=args.flaky, crm=args.crm)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -186,12 +218,15 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
             threading.Thread(target=_pump, args=(child.name, child.proc.stdout, sys.stdout),
                              daemon=True).start()
             _wait_ready(child, timeout=30)
+            if child.name == "crm" and args.crm != "webhook":
+                _crm_setup(env, crm_env(args.crm, f"http://127.0.0.1:{ports.crm}"))
+        crm_page = "/_leads" if args.crm == "webhook" else "/_state"
         print(
             "\nLeadline is up:\n"
             f"  landing page   http://127.0.0.1:{ports.site}/\n"
             f"  proxy          http://127.0.0.1:{ports.proxy}/api/forms/lead  "
             f"(/healthz /readyz /metrics)\n"
-            f"  fake CRM       http://127.0.0.1:{ports.crm}/_leads  (/_stats)\n"
+            f"  fake CRM       http://127.0.0.1:{ports.crm}{crm_page}  (/_stats; {args.crm})\n"
             f"  worker metrics http://127.0.0.1:{ports.metrics}/metrics\n"
             f"  broker         {redact_url(amqp_url)}\n"
             "Ctrl-C stops everything.\n", flush=True)

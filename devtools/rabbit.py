@@ -6,9 +6,12 @@ each test gets its own name prefix inside it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -49,12 +52,20 @@ def create_vhost() -> str:
 
 
 def delete_vhost(vhost: str) -> None:
-    ctl("delete_vhost", vhost, check=False)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        ctl("delete_vhost", vhost, check=False, timeout=120)
 
 
 def delete_stale_vhosts() -> None:
-    """Vhosts left by test runs whose process is gone (a killed run cleans up nothing)."""
-    for line in ctl("list_vhosts", "name", check=False).splitlines():
+    """Vhosts left by test runs whose process is gone (a killed run cleans up nothing).
+
+    Best effort: a broker slow to delete one must not stop this run.
+    """
+    try:
+        listing = ctl("list_vhosts", "name", check=False)
+    except subprocess.TimeoutExpired:
+        return
+    for line in listing.splitlines():
         name = line.strip()
         if not name.startswith(VHOST_PREFIX):
             continue
@@ -86,3 +97,47 @@ def queue_depths(vhost: str) -> dict[str, int]:
         if len(parts) == 2 and parts[1].isdigit():
             depths[parts[0]] = int(parts[1])
     return depths
+
+
+class QueueSweeper:
+    """Deletes the queues of finished tests (by name prefix), a few tests at a time.
+
+    Listing queues takes a `rabbitmqctl` call (~1 s), so prefixes are swept
+    in groups, in a background thread, through one AMQP connection.
+    """
+
+    EVERY = 12
+
+    def __init__(self, amqp_url: str, vhost: str) -> None:
+        self.amqp_url = amqp_url
+        self.vhost = vhost
+        self._done: list[str] = []
+        self._thread: threading.Thread | None = None
+
+    def finished(self, prefix: str) -> None:
+        self._done.append(prefix)
+        if len(self._done) >= self.EVERY and (self._thread is None or not self._thread.is_alive()):
+            prefixes, self._done = set(self._done), []
+            self._thread = threading.Thread(target=self._sweep, args=(prefixes,), daemon=True)
+            self._thread.start()
+
+    def _sweep(self, prefixes: set[str]) -> None:
+        try:
+            listing = ctl("list_queues", "-p", self.vhost, "name", "--no-table-headers", check=False)
+        except subprocess.TimeoutExpired:
+            return
+        names = [n.strip() for n in listing.splitlines() if n.strip().split(".", 1)[0] in prefixes]
+        if names:
+            with contextlib.suppress(Exception):
+                asyncio.run(self._delete(names))
+
+    async def _delete(self, names: list[str]) -> None:
+        import aiormq
+
+        connection = await aiormq.connect(self.amqp_url)
+        try:
+            channel = await connection.channel()
+            for name in names:
+                await channel.queue_delete(name)
+        finally:
+            await connection.close()

@@ -12,30 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 
 from leadline import config
+from leadline.accounting import account, metric_sum
 from leadline.broker import connect_once, redact_url
 from leadline.errors import ConfigError, LeadlineError
 from leadline.queuestats import QueueStat, read_queue_stats
 from leadline.topology import DEFAULT_PREFIX, DEFAULT_RETRY_DELAYS, Topology
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)")
-
-
-def metric_sum(text: str, name: str) -> float | None:
-    """The sum over all label sets of one metric in Prometheus text, None when absent."""
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and match.group(1) == name:
-            total += float(match.group(3))
-            seen = True
-    return total if seen else None
+__all__ = ["fetch", "main", "metric_sum", "render"]
 
 
 def fetch(url: str) -> str | None:
@@ -52,22 +41,22 @@ def render(stats: Sequence[QueueStat], proxy_metrics: str | None, worker_metrics
         messages = "absent" if s.messages is None else str(s.messages)
         consumers = "-" if s.consumers is None else str(s.consumers)
         lines.append(f"{s.name:<34} {s.role:<6} {messages:>9} {consumers:>9}")
-    retrying = sum(s.messages or 0 for s in stats if s.role in {"work", "retry"})
-    dead = sum(s.messages or 0 for s in stats if s.role == "dead")
-    accepted = metric_sum(proxy_metrics, "leadline_proxy_accepted_total") if proxy_metrics else None
-    synced = metric_sum(worker_metrics, "leadline_worker_synced_total") if worker_metrics else None
+    books = account(stats, proxy_metrics, worker_metrics)
+    dead = books.dead
     lines.append("")
-    lines.append(f"accepted {_n(accepted)} = synced {_n(synced)} + queued or retrying {retrying}"
-                 f" + dead-lettered {dead}")
-    if accepted is None or synced is None:
+    lines.append(f"accepted {_n(books.accepted)} = synced {_n(books.synced)} + queued or retrying "
+                 f"{books.retrying} + dead-lettered {dead}")
+    gap = books.gap
+    if gap is None:
         lines.append("  (proxy or worker metrics unreachable: the accounting needs both)")
     else:
-        gap = accepted - (synced + retrying + dead)
         lines.append("  balanced" if gap == 0 else
                      f"  off by {gap:+.0f} (counters restart with their process; dead letters "
                      "replayed or purged, and leads from earlier runs, count on one side only)")
-    workers = next((s.consumers for s in stats if s.role == "work"), None)
-    if workers == 0:
+    if books.paused:
+        lines.append(f"CRM PAUSED ({', '.join(books.paused)}): the worker waits out a CRM outage; leads "
+                     "wait in the work queue and spend no attempts; it probes every CRM_PROBE_INTERVAL")
+    if books.consumers == 0 and not books.paused:
         lines.append("WARNING: no consumer on the work queue: is a worker running?")
     if dead:
         lines.append(f"NOTE: {dead} dead letter(s): `python -m worker dlq list` to inspect")

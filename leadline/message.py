@@ -31,6 +31,8 @@ H_FAILURE_KIND = "x-leadline-failure-kind"
 H_DEAD_AT = "x-leadline-dead-at"
 H_REDRIVES = "x-leadline-redrives"
 H_LAST_REDRIVE_AT = "x-leadline-last-redrive-at"
+# What earlier attempts learned in the CRM (record ids), a JSON object: a retry continues from it.
+H_CRM_PROGRESS = "x-leadline-crm-progress"
 
 
 # The proxy stamps every lead: the date and time part changes once a second.

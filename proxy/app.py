@@ -8,35 +8,48 @@ from aiohttp import web
 
 from leadline.schemas import FormSchema, load_schemas
 from leadline.topology import Topology
+from leadline.tracing import Tracing
 from proxy import openapi, views
 from proxy.cors import Cors
-from proxy.edge import edge
+from proxy.edge import edge, traced_edge
 from proxy.metrics import Metrics
 from proxy.publisher import Publisher
 from proxy.ratelimit import RateLimiter
 from proxy.settings import Settings
-from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, SETTINGS
+from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, SETTINGS, TRACING
 
 
 def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = None) -> web.Application:
     """The proxy; it connects to the broker on start-up and reconnects on its own."""
-    app = web.Application(middlewares=[edge], client_max_size=settings.max_body_bytes)
+    # Tracing off: the plain middleware, so a request pays nothing for tracing.
+    middleware = traced_edge if settings.tracing.enabled else edge
+    app = web.Application(middlewares=[middleware], client_max_size=settings.max_body_bytes)
     metrics = Metrics()
+    tracing = Tracing(settings.tracing, scope="leadline.proxy")
     app[SETTINGS] = settings
     app[FORMS] = dict(forms or load_schemas())
     app[CORS] = Cors(settings.allowed_origins)
     app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app[METRICS] = metrics
+    app[TRACING] = tracing
     app[PUBLISHER] = Publisher(settings.amqp_url, Topology(prefix=settings.queue_prefix), metrics,
-                               timeout=settings.publish_timeout)
+                               timeout=settings.publish_timeout, tracing=tracing)
     app.router.add_post("/api/forms/{form}", views.submit)
     app.router.add_route("OPTIONS", "/api/forms/{form}", views.preflight)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/readyz", views.readyz)
     app.router.add_get("/metrics", views.metrics)
     app.router.add_get("/openapi.json", openapi.handler(app[FORMS], settings))
+    app.cleanup_ctx.append(_tracing)
     app.cleanup_ctx.append(_broker)
     return app
+
+
+async def _tracing(app: web.Application) -> AsyncIterator[None]:
+    """The exporter starts in the process that serves (after any fork) and flushes on the way out."""
+    tracing = app[TRACING].start()
+    yield
+    await tracing.shutdown()
 
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:

@@ -15,7 +15,10 @@ from leadline import config
 from leadline.config import Rate
 from leadline.errors import ConfigError
 from leadline.topology import DEFAULT_PREFIX
+from leadline.tracing import TracingSettings
 
+SERVICE_NAME = "leadline-proxy"  # OTEL_SERVICE_NAME wins
+NO_TRACING = TracingSettings(service_name=SERVICE_NAME)
 DEFAULT_ORIGINS = "http://127.0.0.1:8000,http://localhost:8000"
 DEFAULT_THANKS_PATH = "/thanks/{form}/"
 DEFAULT_RATE = Rate(30, 60.0)
@@ -42,6 +45,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    tracing: TracingSettings = NO_TRACING
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -63,6 +67,7 @@ class Settings:
             host=get("PROXY_HOST", "127.0.0.1").strip(),
             port=parse_port("PROXY_PORT", get("PROXY_PORT", "8080")),
             workers=parse_workers("PROXY_WORKERS", get("PROXY_WORKERS", "1")),
+            tracing=TracingSettings.from_env(environ, service=SERVICE_NAME),
         )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
+from opentelemetry.trace import Span
 
 from leadline.schemas import FormSchema
+from leadline.tracing import Tracing
 from proxy.cors import Cors
 from proxy.metrics import Metrics
 from proxy.publisher import Publisher
@@ -17,7 +19,10 @@ CORS = web.AppKey("cors", Cors)
 LIMITER: web.AppKey[RateLimiter | None] = web.AppKey("limiter")
 METRICS = web.AppKey("metrics", Metrics)
 PUBLISHER = web.AppKey("publisher", Publisher)
+TRACING = web.AppKey("tracing", Tracing)
 
 # What the handler learned about a request (form, submission id, trace id),
 # for the one log line the edge middleware writes.
 REQUEST_LOG = web.RequestKey("request_log", dict[str, str])
+# The request's SERVER span, set only while tracing is on (see proxy.edge).
+SERVER_SPAN = web.RequestKey("server_span", Span)

@@ -6,12 +6,13 @@ from aiohttp import web
 
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
 from leadline.schemas import FieldError
+from leadline.tracing import traceparent_of
 from proxy import bodies, responses
 from proxy.cors import UNREADABLE, Cors, request_origin
 from proxy.ids import submission_id, traceparent
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.ratelimit import client_address, retry_after
-from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, REQUEST_LOG, SETTINGS
+from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, REQUEST_LOG, SERVER_SPAN, SETTINGS
 
 # How long a client should wait before retrying while the broker is away: the
 # reconnect loop's backoff reaches its longest step (5 s) by then.
@@ -38,7 +39,10 @@ async def submit(request: web.Request) -> web.Response:
     name = request.match_info["form"]
     # Read before any refusal so that every request's log line carries them.
     sid = submission_id(headers.get("Idempotency-Key"))
-    trace = traceparent(headers.get("traceparent"))
+    # Tracing on: the SERVER span continues the browser's trace (or starts one), and
+    # the trace id logged is the span's. Off: the browser's traceparent, or a new one.
+    span = request.get(SERVER_SPAN)
+    trace = (traceparent_of(span) if span is not None else None) or traceparent(headers.get("traceparent"))
     log_fields = request[REQUEST_LOG] = {"form": name, "trace_id": trace[3:35]}
     if sid is not None:
         log_fields["id"] = sid
@@ -77,6 +81,7 @@ async def submit(request: web.Request) -> web.Response:
             reason = {413: "too_large", 408: "too_slow"}.get(exc.status, "malformed")
             raise Refusal(exc.status, reason, exc.message) from None
         if bodies.honeypot_filled(data):
+            log_fields["reason"] = "honeypot"
             app[METRICS].refuse("honeypot")
             return _accepted(request, sid, origin, answer_headers, is_form)
         errors = form.problems(data)
@@ -90,7 +95,7 @@ async def submit(request: web.Request) -> web.Response:
             raise Refusal(503, "unavailable", "the queue is unreachable, try again shortly",
                           headers={"Retry-After": UNAVAILABLE_RETRY_AFTER})
         try:
-            await publisher.publish(form, data, submission_id=sid, traceparent=trace)
+            await publisher.publish(form, data, submission_id=sid, traceparent=trace, parent=span)
         except BrokerUnavailable:
             raise Refusal(503, "unavailable", "the queue is unreachable, try again shortly",
                           headers={"Retry-After": UNAVAILABLE_RETRY_AFTER}) from None
@@ -100,6 +105,7 @@ async def submit(request: web.Request) -> web.Response:
         app[METRICS].accept(name)
         return _accepted(request, sid, origin, answer_headers, is_form)
     except Refusal as refusal:
+        log_fields["reason"] = refusal.reason
         app[METRICS].refuse(refusal.reason)
         return _refused(request, refusal, {**answer_headers, **refusal.headers}, sid, is_form)
 

@@ -1,4 +1,10 @@
-"""Suite-wide set-up: the real RabbitMQ, in a vhost of this run's own."""
+"""Suite-wide set-up: the real RabbitMQ, in a vhost of this run's own.
+
+Each test's queues are deleted soon after it ends (`rabbit.QueueSweeper`):
+a quorum queue holds file handles on the broker, and a suite that kept a
+thousand of them until the end would run a broker with the default limit
+out of handles.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ import pytest
 
 from leadline.topology import Topology
 from tests.support import rabbit
+
+_sweeper: rabbit.QueueSweeper | None = None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -24,9 +32,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def vhost() -> Iterator[str]:
     """A vhost for this test session, deleted afterwards."""
+    global _sweeper
     rabbit.delete_stale_vhosts()
     name = rabbit.create_vhost()
+    _sweeper = rabbit.QueueSweeper(rabbit.url_for_vhost(rabbit.base_url(), name), name)
     yield name
+    _sweeper = None
     rabbit.delete_vhost(name)
 
 
@@ -36,6 +47,9 @@ def amqp_url(vhost: str) -> str:
 
 
 @pytest.fixture
-def topology() -> Topology:
-    """A fresh set of names per test, so tests never share queues."""
-    return Topology(prefix=f"t{uuid.uuid4().hex[:10]}", retry_delays=(0.5, 1.0))
+def topology() -> Iterator[Topology]:
+    """A fresh set of names per test, so tests never share queues; swept after the test."""
+    names = Topology(prefix=f"t{uuid.uuid4().hex[:10]}", retry_delays=(0.5, 1.0))
+    yield names
+    if _sweeper is not None:
+        _sweeper.finished(names.prefix)

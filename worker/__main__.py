@@ -1,4 +1,5 @@
-"""`python -m worker` consumes; `python -m worker dlq ...` tends the dead letters.
+"""`python -m worker` consumes; `python -m worker dlq ...` tends the dead letters;
+`python -m worker crm check|setup` checks the CRM's set-up.
 
 A missing or malformed setting: one line on stderr naming it, exit 2.
 """
@@ -13,7 +14,9 @@ import sys
 
 from leadline import logs
 from leadline.errors import BrokerUnavailable, ConfigError, PublishNotConfirmed
-from worker import dlq_cli
+from leadline.schemas import load_schemas
+from worker import crm_cli, dlq_cli
+from worker.crm.mapping import load_mappings
 from worker.settings import Settings
 
 
@@ -22,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="consume leads (the default)")
     dlq_cli.add_parser(sub)
+    crm_cli.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "dlq":
@@ -29,8 +33,13 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("aiormq").setLevel(logging.CRITICAL)
             return asyncio.run(dlq_cli.run(args, os.environ, sys.stdout))
         settings = Settings.from_env()
+        # Every mapping problem at start, one line each, before anything connects.
+        load_mappings(settings.crm, load_schemas())
+        if args.command == "crm":
+            return asyncio.run(crm_cli.run(args, settings, sys.stdout))
     except ConfigError as exc:
-        print(f"worker: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"worker: {line}", file=sys.stderr)
         return 2
     except dlq_cli.UsageError as exc:
         print(f"worker: {exc}", file=sys.stderr)

@@ -1,10 +1,17 @@
-"""The consume loop: each lead reaches the CRM once, a retry tier, or the DLQ.
+"""The consume loop: each lead reaches the CRM once, a retry tier, or the DLQ, and outages wait.
 
-Rule 1 of the design: a delivery is acked only after the CRM answered 2xx or
-after the broker confirmed its copy on a retry tier or the dead-letter queue.
-When that copy is not confirmed the delivery stays unacked and comes back
-after a reconnect. A failure is never `nack(requeue=True)`: that would retry
-hot and add no `x-death`.
+Rule 1 of the design: a delivery is acked only after every lead in it has an
+outcome: the CRM accepted it, or the broker confirmed its copy on a retry
+tier or the dead-letter queue. When a copy is not confirmed the delivery
+stays unacked and comes back after a reconnect.
+
+A lead's own failure goes through the retry tiers (never `nack(requeue=True)`,
+which would retry hot). An outage is not a lead's failure (the CRM down,
+refusing our credentials, out of quota, asking us to wait longer than we hold
+leads): the worker pauses. It stops consuming, hands the deliveries it holds
+back with `nack(requeue=True)` once (no attempt spent; nothing is consumed
+again until the CRM answers), probes the CRM every CRM_PROBE_INTERVAL, and
+resumes when a probe succeeds.
 """
 
 from __future__ import annotations
@@ -12,19 +19,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiormq.abc import AbstractChannel, DeliveredMessage
+from pamqp.commands import Basic
 
 from leadline.broker import TRANSIENT_ERRORS, Broker
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
 from leadline.logs import mask_email, trace_id
-from leadline.message import H_TRACEPARENT, republish_properties, utc_now_iso
+from leadline.message import H_CRM_PROGRESS, H_TRACEPARENT, republish_properties, utc_now_iso
 from leadline.schemas import FormSchema, load_schemas
 from leadline.topology import declare_all
 from worker import story
-from worker.classify import CrmResult, Verdict, classify, retry_after_seconds
-from worker.crm import CrmAdapter, Lead, WebhookCrm
+from worker.crm.base import (
+    REASON_FAILING,
+    REASON_QUOTA,
+    REASON_RATE_LIMITED,
+    Connector,
+    Lead,
+    Outcome,
+    Verdict,
+    call_failed,
+)
+from worker.crm.settings import build_connector
+from worker.dispatch import Dispatcher
+from worker.health import CrmHealth
 from worker.intake import Poison, read_lead
 from worker.metrics import Metrics
 from worker.retry import GiveUp, after_temporary_failure
@@ -36,6 +59,39 @@ PUBLISH_TIMEOUT = 5.0
 # Waits between tries of an unconfirmed retry/DLQ publish before handing the
 # deliveries back through a reconnect.
 REPUBLISH_BACKOFF = (0.0, 0.5, 1.0)
+# A vendor's "wait" up to this long holds the leads in hand; a longer one pauses.
+MAX_HOLD_SECONDS = 60.0
+# Pauses for "writes fail while probes pass" wait longer each time, up to 16 probe intervals.
+MAX_FAILING_BACKOFF = 4
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One broker message and how many of its leads still lack an outcome."""
+
+    message: DeliveredMessage
+    open: int
+    returned: bool = False  # a lead goes back to the queue (outage): nack, requeue
+    failed: bool = False  # a copy was not confirmed: never ack
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One lead on its way, with what is needed to copy it to a tier or the DLQ."""
+
+    lead: Lead
+    delivery: Delivery
+    body: bytes
+    properties: Basic.Properties
+    headers: dict[str, Any]
+    ctx: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    reason: str
+    since: float
+    evidence: str
 
 
 class Worker:
@@ -43,22 +99,36 @@ class Worker:
         self,
         settings: Settings,
         *,
-        crm: CrmAdapter | None = None,
+        connector: Connector | None = None,
         metrics: Metrics | None = None,
         forms: dict[str, FormSchema] | None = None,
     ) -> None:
         self.settings = settings
         self.topology = settings.topology
-        self.crm: CrmAdapter = crm or WebhookCrm(
-            settings.crm_url, timeout=settings.crm_timeout, max_connections=settings.prefetch)
         self.metrics = metrics or Metrics()
         self.forms = forms if forms is not None else load_schemas()
+        self.connector: Connector = connector or build_connector(
+            crm=settings.crm, vendor=settings.vendor, crm_url=settings.crm_url, timeout=settings.crm_timeout,
+            rate=settings.crm_rate_limit, max_connections=settings.calls_in_flight, forms=self.forms)
+        self.health = CrmHealth(self.connector.probe)
+        self.prefetch = settings.deliveries_in_flight
+        self.dispatcher: Dispatcher[Ticket] = Dispatcher(
+            self.connector, self.connector.limiter, self._on_outcomes,
+            batch_size=settings.batch_size, linger=settings.crm_batch_linger,
+            concurrency=settings.calls_in_flight,
+            more_may_come=lambda: len(self._deliveries) < self.prefetch)
+        self.dispatcher.batch_sizes = self.metrics.crm_batch_size.observe
         self.broker = Broker(settings.amqp_url, name="leadline-worker",
                              on_channel=self._on_channel, on_state=self._on_state)
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self.paused: Pause | None = None
+        self._deliveries: set[Delivery] = set()
         self._consumer: tuple[AbstractChannel, str] | None = None
+        self._consume_lock = asyncio.Lock()
         self._stopping = False
         self._handing_back: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
+        self._failing_pauses = 0
+        self.metrics.set_paused(None)
 
     @property
     def ready(self) -> bool:
@@ -66,52 +136,79 @@ class Worker:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        """Deliveries taken and not yet settled."""
+        return len(self._deliveries)
 
     async def start(self) -> None:
+        self.dispatcher.start()
         await self.broker.start()
 
     async def stop(self) -> None:
-        """Stop taking leads, let those in flight finish within the grace, then close.
+        """Stop taking leads, let calls in flight finish within the grace, then close.
 
-        Whatever is still running after the grace is cancelled unacked: closing
-        the connection hands it back to the broker for the next worker.
+        Whatever is still unsettled after the grace goes back unacked: closing
+        the connection hands it to the broker for the next worker.
         """
         self._stopping = True
+        if self._probing is not None:
+            self._probing.cancel()
         await self._cancel_consumer()
-        pending = set(self._in_flight)
-        if pending:
-            log.info("waiting for leads in flight", extra={"in_flight": len(pending)})
-            _, pending = await asyncio.wait(pending, timeout=self.settings.shutdown_grace)
-        if pending:
-            log.warning("grace over: handing leads in flight back to the broker",
-                        extra={"in_flight": len(pending)})
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=2.0)
+        self.dispatcher.pause()  # the waiting leads go back with the connection
+        if self.dispatcher.calls_in_flight:
+            log.info("waiting for CRM calls in flight", extra={"calls": self.dispatcher.calls_in_flight})
+            if not await self.dispatcher.wait_calls(self.settings.shutdown_grace):
+                log.warning("grace over: handing leads in flight back to the broker",
+                            extra={"in_flight": len(self._deliveries)})
+                self.dispatcher.cancel_calls()
+                await self.dispatcher.wait_calls(2.0)
+        await self.dispatcher.stop()
         if self._handing_back is not None:
             self._handing_back.cancel()
         await self.broker.stop()
-        await self.crm.close()
+        await self.connector.close()
         log.info("worker stopped")
 
     # -- broker side -------------------------------------------------------
 
     async def _on_channel(self, channel: AbstractChannel) -> None:
-        # Runs on every (re)connect: declare, then consume on the new channel.
+        # Runs on every (re)connect: declare, then consume on the new channel
+        # unless the CRM is out (resuming consumes then).
+        self._consumer = None
+        self._forget_closed_channels()
         await declare_all(channel, self.topology)
-        await channel.basic_qos(prefetch_count=self.settings.prefetch)
-        if self._stopping:
-            return
-        ok = await channel.basic_consume(self.topology.work_queue, self._on_message)
-        assert ok.consumer_tag is not None
-        self._consumer = (channel, ok.consumer_tag)
+        await channel.basic_qos(prefetch_count=self.prefetch)
+        await self._consume(channel)
+
+    async def _consume(self, channel: AbstractChannel) -> None:
+        async with self._consume_lock:
+            if self._stopping or self.paused is not None or channel.is_closed:
+                return
+            if self._consumer is not None and self._consumer[0] is channel:
+                return
+            ok = await channel.basic_consume(self.topology.work_queue, self._on_message)
+            assert ok.consumer_tag is not None
+            self._consumer = (channel, ok.consumer_tag)
+
+    def _forget_closed_channels(self) -> None:
+        """Deliveries of a channel that closed: the broker has requeued them already.
+
+        Their waiting leads leave the line; leads in a call finish it, and
+        their ack is lost with the channel (the CRM write is idempotent).
+        """
+        gone = self.dispatcher.discard(lambda t: t.delivery.message.channel.is_closed)
+        stale = {d for d in self._deliveries if d.message.channel.is_closed}
+        self._deliveries -= stale
+        if stale:
+            self.metrics.in_flight.set(len(self._deliveries))
+            log.info("dropped the deliveries of a closed channel; the broker redelivers them",
+                     extra={"deliveries": len(stale), "waiting_leads": len(gone)})
 
     def _on_state(self, connected: bool) -> None:
         self.metrics.connected.set(1 if connected else 0)
 
     async def _cancel_consumer(self) -> None:
-        consumer, self._consumer = self._consumer, None
+        async with self._consume_lock:
+            consumer, self._consumer = self._consumer, None
         if consumer is None:
             return
         channel, tag = consumer
@@ -125,91 +222,152 @@ class Worker:
             return
         self._handing_back = asyncio.create_task(self.broker.reconnect())
 
-    # -- one lead ------------------------------------------------------------
+    # -- taking deliveries -------------------------------------------------
 
     async def _on_message(self, message: DeliveredMessage) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
-        self.metrics.in_flight.inc()
         try:
-            await self._handle(message)
+            await self._take(message)
         except Exception:
             # A bug, not a CRM failure: leave the delivery unacked and hand it
             # back; the work queue's delivery limit dead-letters a repeat offender.
-            log.exception("unexpected error while handling a lead; handing it back",
+            log.exception("unexpected error while taking a delivery; handing it back",
                           extra={"submission_id": message.header.properties.message_id})
             self._hand_back()
-        finally:
-            self._in_flight.discard(task)
-            self.metrics.in_flight.dec()
 
-    async def _handle(self, message: DeliveredMessage) -> None:
+    async def _take(self, message: DeliveredMessage) -> None:
+        if self._stopping or self.paused is not None:
+            # Sent before our basic.cancel arrived: straight back, unread.
+            await self._nack(message)
+            return
         props = message.header.properties
         headers: dict[str, Any] = dict(props.headers or {})
         submission_id = props.message_id or ""
         ctx: dict[str, Any] = {"submission_id": submission_id,
-               "trace_id": trace_id(story.text(headers.get(H_TRACEPARENT)) or None)}
-        lead = read_lead(message.body, headers, submission_id, self.forms)
+                               "trace_id": trace_id(story.text(headers.get(H_TRACEPARENT)) or None)}
+        delivery = Delivery(message, open=1)
+        self._deliveries.add(delivery)
+        self.metrics.in_flight.set(len(self._deliveries))
+        redelivered = bool(getattr(message.delivery, "redelivered", False))
+        lead = read_lead(message.body, headers, submission_id, self.forms, redelivered=redelivered)
         if isinstance(lead, Poison):
-            await self._dead_letter(message, headers, ctx, attempts=story.attempts_of(headers),
-                                    kind=story.KIND_POISON, reason="poison",
-                                    error_class=lead.error_class, error=lead.reason, crm_status=None)
+            ticket = Ticket(Lead(submission_id, "", {}), delivery, message.body, props, headers, ctx)
+            ok = await self._dead_letter(ticket, attempts=story.attempts_of(headers), kind=story.KIND_POISON,
+                                         reason="poison", error_class=lead.error_class, error=lead.reason,
+                                         crm_status=None)
+            await self._close(ticket, ok)
             return
+        self.dispatcher.submit(Ticket(lead, delivery, message.body, props, headers, ctx))
 
-        attempt = story.attempts_of(headers) + 1
-        result = await self.crm.send(lead)
-        verdict = classify(result)
-        self.metrics.crm_seconds.labels(verdict.value).observe(result.seconds)
-        ctx.update(attempt=attempt, crm_status=result.status, crm_ms=round(result.seconds * 1000, 1))
+    # -- outcomes ------------------------------------------------------------
 
+    async def _on_outcomes(self, batch: list[Ticket], outcomes: list[Outcome], started: float) -> None:
+        """One call's outcomes, lead by lead (the dispatcher calls this when a call ends)."""
+        try:
+            await self._settle_call(batch, outcomes, started)
+        except Exception:
+            # A bug, not a CRM failure: whatever was not settled goes back with the connection.
+            log.exception("unexpected error while settling a CRM call; handing its deliveries back",
+                          extra={"leads": len(batch)})
+            self._hand_back()
+
+    async def _settle_call(self, batch: list[Ticket], outcomes: list[Outcome], started: float) -> None:
+        seconds = time.monotonic() - started
+        self.health.record([t.lead.submission_id for t in batch], outcomes)
+        if any(o.answered for o in outcomes):
+            self._failing_pauses = 0
+        self.metrics.observe_call(outcomes, seconds)
+        limited = [t for t, o in zip(batch, outcomes, strict=True) if o.verdict is Verdict.RATE_LIMITED]
+        if limited:
+            waits = [o.retry_after for o in outcomes if o.verdict is Verdict.RATE_LIMITED]
+            self.connector.limiter.refused(max((w for w in waits if w is not None), default=None))
+            self.metrics.crm_rate_limited.inc()
+            log.warning("CRM rate limit hit: waiting", extra={
+                "crm": self.connector.name, "leads": len(limited), "wait_s": waits[0]})
+            if self.paused is None:
+                self.dispatcher.put_back(limited)
+            else:
+                for ticket in limited:
+                    await self._return(ticket)
+        judgement = None
+        for ticket, outcome in zip(batch, outcomes, strict=True):
+            verdict = outcome.verdict
+            if verdict is Verdict.RATE_LIMITED:
+                continue
+            if verdict is Verdict.CALL_FAILED:
+                if judgement is None:  # once per call: its leads share one fate
+                    judgement = await self.health.judge(started)
+                if judgement.outage is not None:
+                    evidence = judgement.evidence.summary if judgement.evidence else outcome.summary
+                    await self._pause(judgement.outage, evidence)
+                    await self._return(ticket)
+                    continue
+                verdict = Verdict.TEMPORARY
+            if verdict is Verdict.OUTAGE:
+                await self._pause(outcome.reason, outcome.summary, outcome.retry_after)
+                await self._return(ticket)
+                continue
+            await self._settle(ticket, verdict, outcome, seconds, len(batch))
+        wait, why = self.connector.limiter.held_for()
+        if wait > MAX_HOLD_SECONDS:
+            await self._pause(REASON_QUOTA if why == "quota" else REASON_RATE_LIMITED,
+                              f"the CRM asked us to wait {wait:.0f}s", wait)
+
+    async def _settle(self, ticket: Ticket, verdict: Verdict, outcome: Outcome, seconds: float,
+                      batch: int) -> None:
+        lead = ticket.lead
+        ctx = {**ticket.ctx, "attempt": lead.attempt, "crm_status": outcome.status,
+               "crm_ms": round(seconds * 1000, 1), "batch": batch}
         if verdict is Verdict.DONE:
-            await self._ack(message)
             self.metrics.synced.inc()
+            if outcome.record_id:
+                ctx["crm_record"] = outcome.record_id
             log.info("lead synced", extra=ctx)
+            await self._close(ticket, True)
         elif verdict is Verdict.PERMANENT:
-            await self._dead_letter(message, headers, ctx, attempts=attempt, kind=story.KIND_PERMANENT,
-                                    reason="permanent", lead=lead, **_failure(result))
+            ok = await self._dead_letter(ticket, attempts=lead.attempt, kind=story.KIND_PERMANENT,
+                                         reason="permanent", **_failure(outcome), ctx=ctx)
+            await self._close(ticket, ok)
         else:
-            await self._temporary(message, headers, ctx, attempt, result, lead)
+            await self._close(ticket, await self._temporary(ticket, outcome, ctx))
 
-    async def _temporary(self, message: DeliveredMessage, headers: dict[str, Any], ctx: dict[str, Any],
-                         attempt: int, result: CrmResult, lead: Lead) -> None:
+    async def _temporary(self, ticket: Ticket, outcome: Outcome, ctx: dict[str, Any]) -> bool:
+        attempt = ticket.lead.attempt
         decision = after_temporary_failure(attempt, self.settings.max_attempts, self.settings.retry_delays,
-                                           retry_after_seconds(result.retry_after))
+                                           outcome.retry_after)
         if isinstance(decision, GiveUp):
-            await self._dead_letter(message, headers, ctx, attempts=attempt, kind=story.KIND_TEMPORARY,
-                                    reason="attempts_exhausted", lead=lead, **_failure(result))
-            return
+            return await self._dead_letter(ticket, attempts=attempt, kind=story.KIND_TEMPORARY,
+                                           reason="attempts_exhausted", **_failure(outcome), ctx=ctx,
+                                           progress=outcome.progress)
         queue = self.topology.retry_queue(decision.delay)
-        new_headers = story.failure_headers(
-            headers, attempts=attempt, kind=story.KIND_TEMPORARY, now=utc_now_iso(), dead=False,
-            **_failure(result))
-        if await self._republish(message, queue, new_headers, ctx):
-            await self._ack(message)
-            tier = queue.rsplit(".", 1)[-1]
-            self.metrics.retried.labels(tier).inc()
-            log.info("lead will be retried", extra={**ctx, "retry_tier": tier, "error": result.summary})
+        headers = story.failure_headers(ticket.headers, attempts=attempt, kind=story.KIND_TEMPORARY,
+                                        now=utc_now_iso(), dead=False, **_failure(outcome))
+        _add_progress(headers, outcome.progress)
+        if not await self._republish(ticket, queue, headers):
+            return False
+        tier = queue.rsplit(".", 1)[-1]
+        self.metrics.retried.labels(tier).inc()
+        log.info("lead will be retried", extra={**ctx, "retry_tier": tier, "error": outcome.summary[:200]})
+        return True
 
     async def _dead_letter(
-        self, message: DeliveredMessage, headers: dict[str, Any], ctx: dict[str, Any], *,
-        attempts: int, kind: str, reason: str, error_class: str, error: str, crm_status: int | None,
-        lead: Lead | None = None,
-    ) -> None:
-        new_headers = story.failure_headers(
-            headers, attempts=attempts, kind=kind, error_class=error_class, error=error,
-            crm_status=crm_status, now=utc_now_iso(), dead=True)
-        if await self._republish(message, self.topology.dead_letter_queue, new_headers, ctx):
-            await self._ack(message)
-            self.metrics.dead_lettered.labels(reason).inc()
-            extra = {**ctx, "reason": reason, "error_class": error_class, "error": error[:200]}
-            if lead is not None and "email" in lead.fields:
-                extra["email"] = mask_email(lead.fields["email"])
-            log.warning("lead dead-lettered", extra=extra)
+        self, ticket: Ticket, *, attempts: int, kind: str, reason: str, error_class: str, error: str,
+        crm_status: int | None, ctx: dict[str, Any] | None = None, progress: Mapping[str, str] | None = None,
+    ) -> bool:
+        headers = story.failure_headers(ticket.headers, attempts=attempts, kind=kind, error_class=error_class,
+                                        error=error, crm_status=crm_status, now=utc_now_iso(), dead=True)
+        _add_progress(headers, progress or {})
+        if not await self._republish(ticket, self.topology.dead_letter_queue, headers):
+            return False
+        self.metrics.dead_lettered.labels(reason).inc()
+        extra = {**(ctx or ticket.ctx), "reason": reason, "error_class": error_class, "error": error[:200]}
+        if "email" in ticket.lead.fields:
+            extra["email"] = mask_email(ticket.lead.fields["email"])
+        log.warning("lead dead-lettered", extra=extra)
+        return True
 
-    async def _republish(self, message: DeliveredMessage, queue: str, headers: dict[str, Any],
-                         ctx: dict[str, Any]) -> bool:
+    async def _republish(self, ticket: Ticket, queue: str, headers: dict[str, Any]) -> bool:
         """Publish a copy to `queue` with a confirm; False means: do not ack."""
+        message = ticket.delivery.message
         # Deliveries start while the broker's on_channel (declare, consume) is
         # still running, before it reports connected: wait for that, bounded.
         await self.broker.wait_connected(PUBLISH_TIMEOUT)
@@ -225,12 +383,12 @@ class Worker:
             # lost and the broker already requeued it; publishing too would
             # only make a duplicate.
             return False
-        properties = republish_properties(message.header.properties, headers)
+        properties = republish_properties(ticket.properties, headers)
         for wait in REPUBLISH_BACKOFF:
             if wait:
                 await asyncio.sleep(wait)
             try:
-                await self.broker.publish(message.body, exchange="", routing_key=queue,
+                await self.broker.publish(ticket.body, exchange="", routing_key=queue,
                                           properties=properties, timeout=PUBLISH_TIMEOUT)
                 return True
             except BrokerUnavailable:
@@ -238,10 +396,34 @@ class Worker:
                 return False
             except PublishNotConfirmed as exc:
                 self.metrics.republish_failures.inc()
-                log.warning("republish not confirmed", extra={**ctx, "queue": queue, "error": str(exc)})
-        log.error("republish kept failing: handing deliveries back", extra={**ctx, "queue": queue})
+                log.warning("republish not confirmed",
+                            extra={**ticket.ctx, "queue": queue, "error": str(exc)})
+        log.error("republish kept failing: handing deliveries back", extra={**ticket.ctx, "queue": queue})
         self._hand_back()
         return False
+
+    # -- settling deliveries ---------------------------------------------------
+
+    async def _close(self, ticket: Ticket, ok: bool) -> None:
+        delivery = ticket.delivery
+        delivery.open -= 1
+        delivery.failed |= not ok
+        if delivery.open == 0:
+            await self._finish(delivery)
+
+    async def _return(self, ticket: Ticket) -> None:
+        ticket.delivery.returned = True
+        await self._close(ticket, True)
+
+    async def _finish(self, delivery: Delivery) -> None:
+        self._deliveries.discard(delivery)
+        self.metrics.in_flight.set(len(self._deliveries))
+        if delivery.failed:
+            return  # unacked: it comes back with the connection (see _republish)
+        if delivery.returned:
+            await self._nack(delivery.message)
+        else:
+            await self._ack(delivery.message)
 
     async def _ack(self, message: DeliveredMessage) -> None:
         assert message.delivery_tag is not None
@@ -252,10 +434,77 @@ class Worker:
             log.info("ack lost with the channel; the lead will be redelivered",
                      extra={"submission_id": message.header.properties.message_id})
 
+    async def _nack(self, message: DeliveredMessage) -> None:
+        """Back to the queue as it was: no attempt spent (only ever during a pause)."""
+        assert message.delivery_tag is not None
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await message.channel.basic_nack(message.delivery_tag, requeue=True)
 
-def _failure(result: CrmResult) -> dict[str, Any]:
+    # -- pause and resume --------------------------------------------------
+
+    async def _pause(self, reason: str, evidence: str, wait: float | None = None) -> None:
+        if self.paused is not None:
+            if reason != self.paused.reason:
+                self.paused = Pause(reason, self.paused.since, evidence)
+                self.metrics.set_paused(reason)
+            return
+        self.paused = Pause(reason, time.monotonic(), evidence)
+        self.metrics.set_paused(reason)
+        first_wait = self.settings.crm_probe_interval
+        if reason == REASON_FAILING:
+            first_wait *= 2 ** min(self._failing_pauses, MAX_FAILING_BACKOFF)
+            self._failing_pauses += 1
+        if wait is not None:
+            first_wait = max(wait, min(first_wait, 1.0))
+        log.warning("CRM outage: pausing, leads wait in the queue", extra={
+            "crm": self.connector.name, "reason": reason, "error": evidence[:300],
+            "probe_in_s": round(first_wait, 1), "handing_back": len(self._deliveries)})
+        await self._cancel_consumer()
+        for ticket in self.dispatcher.pause():
+            await self._return(ticket)
+        if not self._stopping:
+            self._probing = asyncio.create_task(self._probe_until_back(first_wait), name="crm-probe")
+
+    async def _probe_until_back(self, wait: float) -> None:
+        while not self._stopping:
+            await asyncio.sleep(wait)
+            try:
+                outcome = await self.health.probe()
+            except Exception as exc:  # a bug in a probe must not leave the worker paused for good
+                log.exception("CRM probe failed unexpectedly", extra={"crm": self.connector.name})
+                outcome = call_failed(None, type(exc).__name__, str(exc))
+            back = outcome.verdict in {Verdict.DONE, Verdict.RATE_LIMITED}
+            self.metrics.crm_probes.labels("ok" if back else "failed").inc()
+            if back:
+                await self._resume()
+                return
+            paused = self.paused
+            if paused is not None and outcome.verdict is Verdict.OUTAGE and outcome.reason != paused.reason:
+                self.paused = Pause(outcome.reason, paused.since, outcome.summary)
+                self.metrics.set_paused(outcome.reason)
+            log.info("CRM still out", extra={"crm": self.connector.name, "error": outcome.summary[:300]})
+            wait = self.settings.crm_probe_interval
+
+    async def _resume(self) -> None:
+        paused, self.paused = self.paused, None
+        self.metrics.set_paused(None)
+        out_for = time.monotonic() - paused.since if paused is not None else 0.0
+        log.warning("CRM answers again: resuming", extra={
+            "crm": self.connector.name, "paused_s": round(out_for, 1),
+            "reason": paused.reason if paused else ""})
+        self.dispatcher.resume()
+        with contextlib.suppress(BrokerUnavailable, *TRANSIENT_ERRORS):
+            await self._consume(self.broker.channel)
+
+
+def _failure(outcome: Outcome) -> dict[str, Any]:
     """The story fields of a failed CRM call."""
-    if result.status is None:
-        return {"error_class": result.error_class, "error": result.error, "crm_status": None}
-    return {"error_class": f"HTTP{result.status}", "error": result.summary,
-            "crm_status": result.status}
+    if outcome.status is None:
+        return {"error_class": outcome.error_class, "error": outcome.error, "crm_status": None}
+    error_class = outcome.error_class or f"HTTP{outcome.status}"
+    return {"error_class": error_class, "error": outcome.summary, "crm_status": outcome.status}
+
+
+def _add_progress(headers: dict[str, Any], progress: Mapping[str, str]) -> None:
+    if progress:
+        headers[H_CRM_PROGRESS] = orjson.dumps(dict(progress)).decode()

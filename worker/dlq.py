@@ -7,6 +7,9 @@ Replay publishes a copy to the work exchange and acks the letter only after
 the broker confirmed the copy: a crash in between leaves a duplicate, never
 a loss (the CRM write is idempotent). `dlq process` (worker/dlq_process.py)
 drives the same machinery letter by letter: `open_dlq`, `take`, `replay`.
+`erase` takes every letter, acks those of one person, and hands the rest back
+in order. A letter another tool holds at that moment (a `dlq process` pass,
+a console page being drawn) is invisible to it: run it when none does.
 """
 
 from __future__ import annotations
@@ -252,3 +255,35 @@ async def purge_all(connection: AbstractConnection, topology: Topology) -> int:
     finally:
         with contextlib.suppress(Exception):
             await channel.close()
+
+
+def mentions_email(body: bytes, address: str) -> bool:
+    """Is this letter that person's? A field (at any depth) equal to the address in any
+    case; for a body that is not JSON, the address anywhere in its text."""
+    wanted = address.strip().casefold()
+    try:
+        lead: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return wanted in body.decode("utf-8", "replace").casefold()
+    if isinstance(lead, str):
+        return wanted in lead.casefold()
+    return any(value.strip().casefold() == wanted for value in _strings(lead))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+async def erase(connection: AbstractConnection, topology: Topology, address: str) -> int:
+    """Remove every dead letter of the person with this e-mail address; the others stay, in order."""
+    async with browse(connection, topology) as taken:
+        theirs = [m for m in taken.messages if mentions_email(m.body, address)]
+        for message in theirs:
+            await taken.remove(message)
+    return len(theirs)

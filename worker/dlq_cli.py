@@ -1,4 +1,4 @@
-"""`python -m worker dlq list|show|replay|purge|export|process`: the operator's side of the DLQ."""
+"""`python -m worker dlq list|show|replay|purge|export|erase|process|serve`: the operator's DLQ tools."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import orjson
 
 from leadline import config
 from leadline.broker import connect_once
+from leadline.logs import mask_email
 from leadline.topology import DEFAULT_PREFIX, Topology
-from worker.dlq import PERSONAL_DATA_NOTICE, DeadLetter, browse, purge_all
+from worker.dlq import PERSONAL_DATA_NOTICE, DeadLetter, browse, erase, purge_all
 
 CSV_FIELDS = ("id", "form", "attempts", "kind", "status", "error_class", "error", "failed_at",
               "first_failure_at", "dead_at", "received_at", "redrives", "lead")
@@ -57,6 +58,9 @@ def add_parser(subparsers: Any) -> None:
     export = cmds.add_parser("export", help=f"every letter with its lead ({PERSONAL_DATA_NOTICE})")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--output", metavar="FILE", help="write here (mode 0600) instead of stdout")
+    erase_cmd = cmds.add_parser("erase", help="remove every dead letter of one person (right to erasure)")
+    erase_cmd.add_argument("--email", required=True, metavar="ADDRESS",
+                           help="the person's e-mail address (any case)")
     # Values are checked by dlq_process.Options.parse: one line naming the option, exit 2.
     process = cmds.add_parser("process", help="re-drive temporary failures, report what needs a person")
     process.add_argument("--min-age", default="1h", metavar="DURATION",
@@ -69,6 +73,14 @@ def add_parser(subparsers: Any) -> None:
                          "(a container); without it, one pass (cron, a Kubernetes CronJob)")
     process.add_argument("--metrics-port", metavar="PORT", help="with --every: serve /metrics here "
                          "(on WORKER_METRICS_HOST, default 127.0.0.1)")
+    process.add_argument("--retain", metavar="DURATION", help="purge dead letters dead for longer than "
+                         "this (such as 30d), and delete report files older than this from --report DIR")
+    process.add_argument("--textfile", metavar="PATH", help="after each pass, write the metrics to PATH "
+                         "(ending in .prom) for node_exporter's textfile collector, atomically")
+    serve = cmds.add_parser("serve", help="the dead-letter console: a web page behind HTTP Basic auth "
+                            "(password: DLQ_CONSOLE_TOKEN)")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    serve.add_argument("--port", default="9180", help="default 9180")
 
 
 class UsageError(Exception):
@@ -83,10 +95,16 @@ async def run(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str]
         from worker import dlq_process
 
         options = dlq_process.Options.parse(args.min_age, args.max_redrives, args.report, args.every,
-                                            args.metrics_port)
+                                            args.metrics_port, args.retain, args.textfile)
         logs.configure(environ.get("LOG_LEVEL", "INFO"))
         return await dlq_process.run(options, settings.amqp_url, settings.topology, out,
                                      metrics_host=environ.get("WORKER_METRICS_HOST", "127.0.0.1"))
+    if command == "serve":
+        from worker.dlq_console import serve as console
+
+        return await console.run(args.host, args.port, environ, settings.amqp_url, settings.topology.prefix)
+    if command == "erase":
+        address = _email(args.email)
     if command in {"replay", "purge"}:
         if bool(args.ids) == bool(args.all):
             raise UsageError(f"dlq {command}: give IDs or --all (not both)")
@@ -96,6 +114,11 @@ async def run(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str]
     try:
         if command == "purge" and args.all:
             print(f"purged {await purge_all(connection, settings.topology)} dead letters", file=out)
+            return 0
+        if command == "erase":
+            erased = await erase(connection, settings.topology, address)
+            print(f"erased {erased} dead letters of {mask_email(address)}; reports that `dlq process` "
+                  "wrote earlier may still name this person (see the README's privacy section)", file=out)
             return 0
         limit = args.limit if command == "list" else None
         async with browse(connection, settings.topology, limit=limit) as taken:
@@ -121,6 +144,14 @@ async def run(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str]
             return 1 if missing else 0
     finally:
         await connection.close()
+
+
+def _email(text: str) -> str:
+    address = text.strip()
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain) or any(c.isspace() for c in address):
+        raise UsageError(f"dlq erase --email: {text!r} is not an e-mail address")
+    return address
 
 
 def _print_list(letters: list[DeadLetter], out: IO[str], *, as_json: bool) -> None:

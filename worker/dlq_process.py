@@ -9,6 +9,9 @@ tests/worker/test_dlq_process.py is their specification):
 - `permanent` (CRM 4xx), `poison`, and whatever the broker dead-lettered itself
   (the delivery limit: a lead that crashed workers; re-driving it would crash
   them again) stay in the queue and go into the report (worker/dlq_report.py).
+- With `--retain`, a letter dead for longer than that is purged first, whatever
+  its kind (personal data is kept no longer than the retention), and report
+  files older than that are deleted from `--report DIR`.
 
 `run_pass` is the edge, on the DLQ machinery of worker/dlq.py: take letters one
 at a time without acking (a letter taken is invisible to a second processor),
@@ -17,6 +20,11 @@ the CRM's idempotency key absorbs, never a loss), hold every letter it leaves
 until the pass ends, then hand them all back by closing the channel. A pass
 takes at most as many letters as were ready when it began, so it never spins
 on letters handed back by another processor.
+
+Metrics (`DlqMetrics`) go to `--metrics-port` in loop mode and, with
+`--textfile PATH`, to a `.prom` file after every pass, written atomically (a
+temporary file, then a rename) for node_exporter's textfile collector: the way
+a one-shot batch job (cron, a Kubernetes CronJob) leaves its metrics.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from typing import IO, Any
 
 from aiohttp import web
 from aiormq.abc import AbstractConnection
+from prometheus_client import write_to_textfile
 
 from leadline.broker import TRANSIENT_ERRORS, connect_once
 from leadline.config import format_duration, parse_duration, parse_int
@@ -58,7 +67,7 @@ from leadline.topology import Topology
 from worker import dlq_report, story
 from worker.dlq import DeadLetter, describe, open_dlq
 from worker.dlq_report import ReportRow
-from worker.metrics import Metrics, metrics_app
+from worker.metrics import DlqMetrics, metrics_app
 
 log = logging.getLogger("leadline.dlq")
 
@@ -81,6 +90,7 @@ class Action(enum.Enum):
 class Policy:
     min_age: float = DEFAULT_MIN_AGE
     max_redrives: int = DEFAULT_MAX_REDRIVES
+    retain: float | None = None  # seconds a dead letter is kept at most; None: for ever
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,14 @@ def age_seconds(letter: DeadLetter, now: datetime) -> float | None:
     """Seconds since the letter was dead-lettered (else since its last failure); None if unknown."""
     when = parse_time(letter.dead_at) or parse_time(letter.failed_at)
     return None if when is None else (now - when).total_seconds()
+
+
+def expired(letter: DeadLetter, now: datetime, policy: Policy) -> bool:
+    """Dead for longer than the retention; a letter of unknown age is kept (a person decides)."""
+    if policy.retain is None:
+        return False
+    age = age_seconds(letter, now)
+    return age is not None and age > policy.retain
 
 
 def decide(letter: DeadLetter, now: datetime, policy: Policy) -> Decision:
@@ -145,11 +163,17 @@ class PassResult:
     not_confirmed: int = 0  # re-drive publish failed, or skipped after one did
     not_reached: int = 0  # ready at the start, not taken: the pass was told to stop
     report: list[ReportRow] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)  # purged: older than the retention
+    reports_deleted: int = 0  # report files older than the retention
 
     def summary(self, policy: Policy) -> str:
         min_age = format_duration(policy.min_age) if policy.min_age else "0s"
         text = (f"re-drove {len(self.redriven)}, {len(self.report)} need a person, "
                 f"{self.waiting} left to rest (younger than {min_age})")
+        if policy.retain is not None:
+            retain = format_duration(policy.retain)
+            text += (f", purged {len(self.expired)} older than {retain} (retention)"
+                     f", deleted {self.reports_deleted} report files older than {retain}")
         if self.not_confirmed:
             text += f", {self.not_confirmed} not re-driven (publish not confirmed)"
         if self.not_reached:
@@ -173,7 +197,14 @@ async def run_pass(connection: AbstractConnection, topology: Topology, policy: P
                 break  # another processor holds the rest
             result.seen += 1
             letter = describe(message.body, message.header.properties)
-            decision = decide(letter, datetime.now(UTC), policy)
+            now = datetime.now(UTC)
+            if expired(letter, now, policy):
+                await dlq.remove(message)
+                result.expired.append(letter.id)
+                log.info("dead letter purged: older than the retention", extra={
+                    "submission_id": letter.id, "dead_at": letter.dead_at, "kind": letter.kind})
+                continue
+            decision = decide(letter, now, policy)
             if decision.action is Action.WAIT:
                 result.waiting += 1
             elif decision.action is Action.REPORT:
@@ -205,10 +236,11 @@ class Options:
     report_dir: Path | None
     every: float | None  # None: one pass (cron, CronJob); else a pass every this many seconds
     metrics_port: int | None
+    textfile: Path | None = None  # node_exporter's textfile collector: <dir>/<name>.prom
 
     @classmethod
     def parse(cls, min_age: str, max_redrives: str, report: str | None, every: str | None,
-              metrics_port: str | None) -> Options:
+              metrics_port: str | None, retain: str | None = None, textfile: str | None = None) -> Options:
         """Checked command-line values; a bad one raises `ConfigError` naming the option."""
         age = parse_duration("--min-age", min_age)
         cap = parse_int("--max-redrives", max_redrives, minimum=0)
@@ -224,11 +256,27 @@ class Options:
         port = None if metrics_port is None else parse_int("--metrics-port", metrics_port, minimum=1)
         if port is not None and (port > 65535 or interval is None):
             raise ConfigError("--metrics-port", "a TCP port (1-65535), and only with --every")
-        return cls(Policy(age, cap), report_dir, interval, port)
+        keep = None if retain is None else parse_duration("--retain", retain)
+        if keep is not None and keep <= age:
+            raise ConfigError("--retain", f"must be longer than --min-age ({format_duration(age)}): "
+                              "a letter would be purged before it could be re-driven")
+        return cls(Policy(age, cap, keep), report_dir, interval, port, _textfile(textfile))
+
+
+def _textfile(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    path = Path(text)
+    if path.suffix != ".prom":
+        raise ConfigError("--textfile", f"{text!r} must end in .prom (node_exporter reads only those)")
+    folder = path.parent
+    if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        raise ConfigError("--textfile", f"{str(folder)!r} is not a directory this user can write to")
+    return path
 
 
 async def run(options: Options, amqp_url: str, topology: Topology, out: IO[str],
-              metrics: Metrics | None = None, metrics_host: str = "127.0.0.1") -> int:
+              metrics: DlqMetrics | None = None, metrics_host: str = "127.0.0.1") -> int:
     """One pass, or a pass every `options.every` until SIGTERM/SIGINT; the exit code.
 
     The first connection failing is exit 1 (`BrokerUnavailable`), as is a report
@@ -236,7 +284,7 @@ async def run(options: Options, amqp_url: str, topology: Topology, out: IO[str],
     logged and the next pass tries again. A signal stops the pass at the next
     letter (what it took goes back) and ends the loop.
     """
-    metrics = metrics or Metrics()
+    metrics = metrics or DlqMetrics()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -250,6 +298,8 @@ async def run(options: Options, amqp_url: str, topology: Topology, out: IO[str],
             await web.TCPSite(runner, metrics_host, options.metrics_port).start()
         first = True
         while True:
+            started = time.monotonic()
+            deleted = _delete_old_reports(options)
             try:
                 result = await _one_pass(amqp_url, topology, options.policy, stop)
             except BrokerUnavailable as exc:
@@ -257,6 +307,8 @@ async def run(options: Options, amqp_url: str, topology: Topology, out: IO[str],
                     raise
                 log.warning("dlq pass failed; trying again next time", extra={"error": str(exc)})
             else:
+                result.reports_deleted = deleted
+                metrics.last_pass_seconds.set(time.monotonic() - started)
                 try:
                     last_reported = _finish_pass(result, options, topology, out, metrics, last_reported)
                 except OSError as exc:
@@ -289,19 +341,36 @@ async def _one_pass(amqp_url: str, topology: Topology, policy: Policy, stop: asy
             await connection.close()
 
 
-def _finish_pass(result: PassResult, options: Options, topology: Topology, out: IO[str], metrics: Metrics,
+def _delete_old_reports(options: Options) -> int:
+    """Report files past the retention, deleted before each pass (even one the broker refuses)."""
+    if options.policy.retain is None or options.report_dir is None:
+        return 0
+    cutoff = datetime.now(UTC).timestamp() - options.policy.retain
+    try:
+        gone = dlq_report.delete_older(options.report_dir, datetime.fromtimestamp(cutoff, UTC))
+    except OSError as exc:
+        log.error("cannot delete old reports", extra={"error": repr(exc)[:300]})
+        return 0
+    for path in gone:
+        log.info("report deleted: older than the retention", extra={"file": str(path)})
+    return len(gone)
+
+
+def _finish_pass(result: PassResult, options: Options, topology: Topology, out: IO[str], metrics: DlqMetrics,
                  last_reported: frozenset[tuple[str, int, str]] | None) -> frozenset[tuple[str, int, str]]:
     """Metrics, the report, one line on `out`, one JSON log line; what was reported."""
     summary = result.summary(options.policy)
-    metrics.dlq_redriven.inc(len(result.redriven))
+    metrics.redriven.inc(len(result.redriven))
     for row in result.report:
-        metrics.dlq_reported.labels(row.letter.kind).inc()
+        metrics.reported.labels(row.letter.kind).inc()
     for why, count in (("too_young", result.waiting), ("needs_person", len(result.report)),
                        ("not_confirmed", result.not_confirmed), ("not_reached", result.not_reached)):
         if count:
-            metrics.dlq_left.labels(why).inc(count)
-    metrics.dlq_permanent_waiting.set(len(result.report))
-    metrics.dlq_last_pass.set(time.time())
+            metrics.left.labels(why).inc(count)
+    metrics.expired.inc(len(result.expired))
+    metrics.reports_deleted.inc(result.reports_deleted)
+    metrics.permanent_waiting.set(len(result.report))
+    metrics.last_pass.set(time.time())
     keys = [(r.letter.id, r.letter.redrives, r.letter.dead_at) for r in result.report]
     reported = frozenset(keys)
     for row, key in zip(result.report, keys, strict=True):
@@ -324,7 +393,11 @@ def _finish_pass(result: PassResult, options: Options, topology: Topology, out: 
     log.info("dlq pass done", extra={
         "seen": result.seen, "redriven": len(result.redriven), "reported": len(result.report),
         "waiting": result.waiting, "not_confirmed": result.not_confirmed,
-        "not_reached": result.not_reached, "report_files": files})
+        "not_reached": result.not_reached, "expired": len(result.expired),
+        "reports_deleted": result.reports_deleted, "report_files": files})
+    if options.textfile is not None:
+        # prometheus_client writes <path>.<pid>.<thread> and renames it: never half a file
+        write_to_textfile(str(options.textfile), metrics.registry)
     return reported
 
 

@@ -4,7 +4,8 @@ One row per lead: what the visitor submitted, why it failed, when, how many
 tries and re-drives. As CSV (for a spreadsheet: cells that would start a
 formula are defused) and as a Markdown summary grouped by reason (cells
 escaped so a visitor's text cannot break the table or inject HTML). Both
-hold personal data and say so; files are created 0600, never overwritten.
+hold personal data and say so; files are created 0600, never overwritten,
+and `delete_older` removes them once past the retention (`--retain`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ STORY_COLUMNS = ("reason", "id", "form", "received_at", "failed_at", "dead_at", 
 RAW_BODY = "raw_body"  # the column for a body that is not a JSON object of fields
 MD_CELL_CHARS = 80
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The names `write` gives: dlq-report-<UTC stamp>[-<n>].csv|.md
+REPORT_NAME = re.compile(r"dlq-report-(\d{8}T\d{6}Z)(?:-\d+)?\.(?:csv|md)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,20 @@ def write(directory: Path, rows: Sequence[ReportRow], *, generated_at: datetime,
             continue
         return paths
     raise FileExistsError(f"no free report name for {stamp} in {directory}")
+
+
+def delete_older(directory: Path, cutoff: datetime) -> list[Path]:
+    """Delete the reports generated before `cutoff` (the time in their name); only ours."""
+    gone = []
+    for path in sorted(directory.iterdir()):
+        match = REPORT_NAME.fullmatch(path.name)
+        if match is None or not path.is_file():
+            continue
+        generated = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if generated < cutoff:
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone
 
 
 def _create_private(path: Path, text: str) -> None:

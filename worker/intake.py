@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from leadline.message import H_FORM, H_RECEIVED_AT, H_TRACEPARENT
+from leadline.message import H_CRM_PROGRESS, H_FORM, H_RECEIVED_AT, H_SCHEMA, H_TRACEPARENT
 from leadline.schemas import FormSchema
-from worker.crm import Lead
-from worker.story import text
+from worker.crm.base import Lead
+from worker.story import attempts_of, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,8 @@ class Poison:
 
 
 def read_lead(
-    body: bytes, headers: Mapping[str, Any], message_id: str | None, forms: Mapping[str, FormSchema]
+    body: bytes, headers: Mapping[str, Any], message_id: str | None, forms: Mapping[str, FormSchema],
+    *, redelivered: bool = False,
 ) -> Lead | Poison:
     if not message_id:
         return Poison("NoSubmissionId", "the message has no message_id (the submission id)")
@@ -43,5 +44,26 @@ def read_lead(
         # Field names and rules only: the messages never quote the visitor's values.
         problems = "; ".join(f"{e.field or '(body)'}: {e.message}" for e in form.errors(fields))
         return Poison("InvalidLead", f"not valid against {form_name!r}: {problems}"[:500])
-    traceparent = text(headers.get(H_TRACEPARENT)) or None
-    return Lead(message_id, form_name, fields, text(headers.get(H_RECEIVED_AT)), traceparent)
+    return Lead(
+        submission_id=message_id, form=form_name, fields=fields,
+        received_at=text(headers.get(H_RECEIVED_AT)),
+        traceparent=text(headers.get(H_TRACEPARENT)) or None,
+        schema_id=text(headers.get(H_SCHEMA)),
+        attempt=attempts_of(headers) + 1,
+        redelivered=redelivered,
+        progress=progress_of(headers),
+    )
+
+
+def progress_of(headers: Mapping[str, Any]) -> dict[str, str]:
+    """The CRM progress header as a dict of strings; anything odd counts as none."""
+    raw = text(headers.get(H_CRM_PROGRESS))
+    if not raw:
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int) and not isinstance(v, bool)}

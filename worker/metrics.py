@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from leadline.queuestats import QueueGauges
+from worker.crm.base import PAUSE_REASONS, Outcome, Verdict
 
 
 class Metrics:
@@ -22,34 +24,84 @@ class Metrics:
         self.dead_lettered = Counter("leadline_worker_dead_lettered", "Leads sent to the DLQ",
                                      ["reason"], registry=r)
         self.crm_seconds = Histogram(
-            "leadline_worker_crm_seconds", "CRM call duration", ["outcome"], registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            "leadline_worker_crm_seconds", "CRM call duration, by the call's worst outcome", ["outcome"],
+            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
-        self.in_flight = Gauge("leadline_worker_in_flight", "Leads being handled", registry=r)
+        self.crm_leads = Counter("leadline_crm_leads", "Leads by the outcome of their CRM call "
+                                 "(done, temporary, permanent, call_failed, rate_limited, outage)",
+                                 ["outcome"], registry=r)
+        self.crm_batch_size = Histogram(
+            "leadline_crm_batch_size", "Leads per CRM call", registry=r,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200))
+        self.crm_rate_limited = Counter("leadline_crm_rate_limited", "CRM calls answered 429", registry=r)
+        self.crm_probes = Counter("leadline_crm_probes", "Probes of a paused CRM, by result", ["result"],
+                                  registry=r)
+        self.crm_paused = Gauge(
+            "leadline_crm_paused", "1 while the worker waits out a CRM outage, by reason (down, failing, "
+            "credentials, quota, rate_limited, config)", ["reason"], registry=r)
+        self.in_flight = Gauge("leadline_worker_in_flight", "Deliveries being handled", registry=r)
         self.connected = Gauge("leadline_worker_broker_connected", "1 while connected", registry=r)
         self.republish_failures = Counter(
             "leadline_worker_republish_failures", "Retry/DLQ publishes not confirmed (left unacked)",
             registry=r)
-        # `python -m worker dlq process` (worker/dlq_process.py); the worker exports them as 0.
-        self.dlq_redriven = Counter("leadline_dlq_redriven", "Dead letters re-driven to the work queue",
-                                    registry=r)
-        self.dlq_reported = Counter("leadline_dlq_reported", "Dead letters reported for a person",
-                                    ["kind"], registry=r)
-        self.dlq_left = Counter(
-            "leadline_dlq_left", "Dead letters a pass left in the DLQ: too_young, needs_person, "
-            "not_confirmed (re-drive publish failed) or not_reached (pass stopped early)",
-            ["why"], registry=r)
-        self.dlq_permanent_waiting = Gauge(
-            "leadline_dlq_permanent_waiting", "Dead letters waiting for a person, as of the last pass",
-            registry=r)
-        self.dlq_last_pass = Gauge("leadline_dlq_last_pass_timestamp_seconds",
-                                   "When the last dlq process pass finished (Unix time)", registry=r)
+        # `python -m worker dlq process`'s (worker/dlq_process.py): the worker exports them as 0.
+        self.dlq = DlqMetrics(r)
+
+    def set_paused(self, reason: str | None) -> None:
+        for known in PAUSE_REASONS:
+            self.crm_paused.labels(known).set(1 if known == reason else 0)
+
+    def observe_call(self, outcomes: list[Outcome], seconds: float) -> None:
+        for outcome in outcomes:
+            self.crm_leads.labels(outcome.verdict.value).inc()
+        worst = min((o.verdict for o in outcomes), key=_SEVERITY.index, default=Verdict.DONE)
+        self.crm_seconds.labels(worst.value).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-def metrics_app(metrics: Metrics, ready: Callable[[], bool]) -> web.Application:
+# The outcome a call is filed under: the worst among its leads.
+_SEVERITY = [Verdict.OUTAGE, Verdict.CALL_FAILED, Verdict.RATE_LIMITED, Verdict.PERMANENT, Verdict.TEMPORARY,
+             Verdict.DONE]
+
+
+class DlqMetrics:
+    """What a `dlq process` pass did. The processor keeps them on a registry of its own
+    (its `--metrics-port`, its `--textfile`), so it never exports the worker's metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = r = registry or CollectorRegistry(auto_describe=True)
+        self.redriven = Counter("leadline_dlq_redriven", "Dead letters re-driven to the work queue",
+                                registry=r)
+        self.reported = Counter("leadline_dlq_reported", "Dead letters reported for a person",
+                                ["kind"], registry=r)
+        self.left = Counter(
+            "leadline_dlq_left", "Dead letters a pass left in the DLQ: too_young, needs_person, "
+            "not_confirmed (re-drive publish failed) or not_reached (pass stopped early)",
+            ["why"], registry=r)
+        self.expired = Counter("leadline_dlq_expired",
+                               "Dead letters purged because they were older than --retain", registry=r)
+        self.reports_deleted = Counter("leadline_dlq_reports_deleted",
+                                       "Report files deleted because they were older than --retain",
+                                       registry=r)
+        self.permanent_waiting = Gauge(
+            "leadline_dlq_permanent_waiting", "Dead letters waiting for a person, as of the last pass",
+            registry=r)
+        self.last_pass = Gauge("leadline_dlq_last_pass_timestamp_seconds",
+                               "When the last dlq process pass finished (Unix time)", registry=r)
+        self.last_pass_seconds = Gauge("leadline_dlq_last_pass_duration_seconds",
+                                       "How long the last dlq process pass took", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Renders(Protocol):
+    def render(self) -> bytes: ...
+
+
+def metrics_app(metrics: _Renders, ready: Callable[[], bool]) -> web.Application:
     async def serve_metrics(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST

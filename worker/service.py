@@ -8,6 +8,7 @@ import signal
 
 from aiohttp import web
 
+from leadline.config import Rate, format_duration
 from worker.consumer import Worker
 from worker.metrics import Metrics, metrics_app
 from worker.settings import Settings
@@ -36,8 +37,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     topology = settings.topology
     log.info("worker starting", extra={
         "queue": topology.work_queue, "retry_queues": list(topology.retry_queues),
-        "max_attempts": settings.max_attempts, "prefetch": settings.prefetch,
-        "crm_url": settings.crm_url, "metrics_port": settings.metrics_port})
+        "max_attempts": settings.max_attempts, "prefetch": worker.prefetch, "crm": settings.crm,
+        "crm_batch_size": settings.batch_size, "crm_concurrency": settings.calls_in_flight,
+        "crm_rate_limit": _rate(worker.connector.limiter.rate), "metrics_port": settings.metrics_port,
+        **({"crm_url": settings.crm_url} if settings.crm == "webhook" else {})})
     await worker.start()
     # Queue depths and consumers for the alert rules (DLQ not empty, no consumer...)
     watcher = asyncio.create_task(metrics.queues.watch(lambda: worker.broker.connection, topology))
@@ -53,3 +56,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     return 0
+
+
+def _rate(rate: Rate | None) -> str:
+    return "off" if rate is None else f"{rate.count}/{format_duration(rate.per_seconds)}"

@@ -9,8 +9,19 @@ from dataclasses import dataclass
 from leadline import config
 from leadline.errors import ConfigError
 from leadline.topology import DEFAULT_PREFIX, DEFAULT_RETRY_DELAYS, Topology
+from worker.crm.settings import (
+    DEFAULTS,
+    RateSetting,
+    VendorSettings,
+    check_batch_size,
+    parse_crm,
+    parse_rate_setting,
+    parse_vendor,
+)
 
 DEFAULT_CRM_URL = "http://127.0.0.1:8090/leads"
+# Leads held per worker at least; a batching connector holds two batches' worth.
+MIN_PREFETCH = 64
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
@@ -18,11 +29,18 @@ LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 class Settings:
     amqp_url: str = config.DEFAULT_AMQP_URL
     queue_prefix: str = DEFAULT_PREFIX
+    crm: str = "webhook"
     crm_url: str = DEFAULT_CRM_URL
     crm_timeout: float = 10.0
+    crm_rate_limit: RateSetting = None  # None: the vendor's lowest documented plan
+    crm_batch_size: int | None = None  # None: the vendor's largest batch
+    crm_batch_linger: float = 0.1
+    crm_concurrency: int | None = None  # None: the vendor's default
+    crm_probe_interval: float = 30.0
+    vendor: VendorSettings = None
     max_attempts: int = 8
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
-    prefetch: int = 64
+    prefetch: int | None = None  # None: MIN_PREFETCH, or two batches when that is more
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9100  # 0 turns the metrics server off
     shutdown_grace: float = 20.0
@@ -31,6 +49,20 @@ class Settings:
     @property
     def topology(self) -> Topology:
         return Topology(prefix=self.queue_prefix, retry_delays=self.retry_delays)
+
+    @property
+    def batch_size(self) -> int:
+        return self.crm_batch_size or DEFAULTS[self.crm].max_batch
+
+    @property
+    def deliveries_in_flight(self) -> int:
+        """PREFETCH: deliveries held at once."""
+        return self.prefetch or max(MIN_PREFETCH, 2 * self.batch_size)
+
+    @property
+    def calls_in_flight(self) -> int:
+        """CRM_CONCURRENCY: CRM calls at once."""
+        return self.crm_concurrency or DEFAULTS[self.crm].concurrency or self.deliveries_in_flight
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,17 +83,40 @@ class Settings:
         if level not in LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", f"{level!r} is not one of {', '.join(sorted(LOG_LEVELS))}")
         delays_text = env.get("RETRY_DELAYS", "")
+        crm = parse_crm(raw("CRM", d.crm))
+        optional = {name: env.get(name, "").strip()
+                    for name in ("CRM_BATCH_SIZE", "CRM_CONCURRENCY", "PREFETCH")}
         return cls(
             amqp_url=config.parse_amqp_url("AMQP_URL", raw("AMQP_URL", d.amqp_url)),
             queue_prefix=config.parse_prefix("QUEUE_PREFIX", raw("QUEUE_PREFIX", d.queue_prefix)),
+            crm=crm,
             crm_url=config.parse_http_url("CRM_URL", raw("CRM_URL", d.crm_url)),
             crm_timeout=crm_timeout,
+            crm_rate_limit=parse_rate_setting(env.get("CRM_RATE_LIMIT", "")),
+            crm_batch_size=check_batch_size(crm, _optional_int("CRM_BATCH_SIZE", optional["CRM_BATCH_SIZE"])),
+            crm_batch_linger=config.parse_duration("CRM_BATCH_LINGER",
+                                                   raw("CRM_BATCH_LINGER", d.crm_batch_linger)),
+            crm_concurrency=_optional_int("CRM_CONCURRENCY", optional["CRM_CONCURRENCY"]),
+            crm_probe_interval=_positive("CRM_PROBE_INTERVAL",
+                                         raw("CRM_PROBE_INTERVAL", d.crm_probe_interval)),
+            vendor=parse_vendor(crm, env),
             max_attempts=config.parse_int("MAX_ATTEMPTS", raw("MAX_ATTEMPTS", d.max_attempts), minimum=1),
             retry_delays=(config.parse_durations("RETRY_DELAYS", delays_text)
                           if delays_text.strip() else d.retry_delays),
-            prefetch=config.parse_int("PREFETCH", raw("PREFETCH", d.prefetch), minimum=1),
+            prefetch=_optional_int("PREFETCH", optional["PREFETCH"]),
             metrics_host=raw("WORKER_METRICS_HOST", d.metrics_host).strip(),
             metrics_port=port,
             shutdown_grace=config.parse_duration("SHUTDOWN_GRACE", raw("SHUTDOWN_GRACE", d.shutdown_grace)),
             log_level=level,
         )
+
+
+def _optional_int(setting: str, text: str) -> int | None:
+    return config.parse_int(setting, text, minimum=1) if text else None
+
+
+def _positive(setting: str, text: str) -> float:
+    seconds = config.parse_duration(setting, text)
+    if seconds <= 0:
+        raise ConfigError(setting, "must be longer than zero")
+    return seconds

@@ -116,3 +116,13 @@ def test_status_reads_the_balance_from_depths_and_counters() -> None:
     idle = status.render([QueueStat("p.work.v1", "work", 0, 0)], None, None)
     assert "no consumer on the work queue" in idle
     assert "metrics unreachable" in idle
+
+
+def test_status_says_when_the_worker_waits_out_a_crm_outage() -> None:
+    stats = [QueueStat("p.work.v1", "work", 40, 0), QueueStat("p.dead.v1", "dead", 0, 0)]
+    worker = ('leadline_worker_synced_total 6.0\nleadline_crm_paused{reason="down"} 0.0\n'
+              'leadline_crm_paused{reason="credentials"} 1.0\n')
+    text = status.render(stats, 'leadline_proxy_accepted_total{form="lead"} 46.0\n', worker)
+    assert "CRM PAUSED (credentials)" in text
+    assert "no consumer on the work queue" not in text  # paused on purpose, not missing
+    assert "CRM PAUSED" not in status.render(stats, None, "leadline_crm_paused{reason=\"down\"} 0.0\n")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from devtools.rabbit import (
     VHOST_PREFIX,
+    QueueSweeper,
     base_url,
     close_connections,
     create_vhost,
@@ -14,5 +15,5 @@ from devtools.rabbit import (
     url_for_vhost,
 )
 
-__all__ = ["VHOST_PREFIX", "base_url", "close_connections", "create_vhost", "ctl", "delete_stale_vhosts",
-           "delete_vhost", "queue_depths", "reachable", "url_for_vhost"]
+__all__ = ["VHOST_PREFIX", "QueueSweeper", "base_url", "close_connections", "create_vhost", "ctl",
+           "delete_stale_vhosts", "delete_vhost", "queue_depths", "reachable", "url_for_vhost"]

@@ -63,7 +63,7 @@ async def crm() -> AsyncIterator[Crm]:
 def settings_for(amqp_url: str, topology: Topology, crm: Crm, **overrides: Any) -> Settings:
     base = Settings(amqp_url=amqp_url, queue_prefix=topology.prefix, crm_url=crm.leads_url,
                     crm_timeout=0.5, max_attempts=8, retry_delays=topology.retry_delays,
-                    prefetch=64, metrics_port=0, shutdown_grace=5.0)
+                    prefetch=64, metrics_port=0, shutdown_grace=5.0, crm_probe_interval=0.2)
     return replace(base, **overrides)
 
 

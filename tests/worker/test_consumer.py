@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import aiormq
 import orjson
@@ -84,13 +85,14 @@ async def test_hundreds_of_leads_through_a_flaky_crm_land_exactly_once_and_rejec
     assert {(letter.kind, letter.crm_status) for letter in letters} == {("permanent", 422)}
 
 
-async def test_crm_down_gets_exactly_max_attempts_calls_spaced_by_the_delays_then_the_dlq(
+async def test_a_lead_failing_alone_gets_exactly_max_attempts_calls_spaced_by_the_delays_then_the_dlq(
     amqp_url: str, topology: Topology, crm: Crm
 ) -> None:
-    crm.configure(fail_rate=1.0)
+    # The CRM is up (it answers probes) but refuses these leads with a 503 each time.
+    crm.configure(fail_domain="flaky.test")
     delays = (0.3, 0.6)
     settings = settings_for(amqp_url, topology, crm, max_attempts=4, retry_delays=delays)
-    leads = [make_lead() for _ in range(3)]
+    leads = [make_lead("flaky.test") for _ in range(3)]
     async with running_worker(settings):
         await publish(amqp_url, topology, leads)
         await wait_for(lambda: depth(amqp_url, topology.dead_letter_queue), 15, "the first dead letter")
@@ -112,17 +114,31 @@ async def test_crm_down_gets_exactly_max_attempts_calls_spaced_by_the_delays_the
         assert headers[H_FORM] == "lead"
 
 
-async def test_crm_back_after_an_outage_takes_the_waiting_leads(
+async def test_crm_down_pauses_the_worker_spends_no_attempt_and_resumes_when_a_probe_answers(
     amqp_url: str, topology: Topology, crm: Crm
 ) -> None:
-    crm.configure(fail_rate=1.0)
+    crm.configure(down=True)
     leads = [make_lead() for _ in range(20)]
-    async with running_worker(settings_for(amqp_url, topology, crm)):
+    settings = settings_for(amqp_url, topology, crm, max_attempts=2, retry_delays=(0.2,))
+    async with running_worker(settings) as worker:
         await publish(amqp_url, topology, leads)
-        await wait_for(lambda: crm.state.stats.failed >= 20, 10, "the outage to be felt")
-        crm.configure(fail_rate=0.0)
+        await wait_for(lambda: worker.paused is not None, 10, "the worker to pause")
+        assert worker.paused is not None
+        assert worker.paused.reason == "down"
+        assert worker.metrics.crm_paused.labels("down")._value.get() == 1
+        await wait_for(lambda: crm.state.stats.probes >= 3, 10, "probes while paused")
+        failed_writes = crm.state.stats.failed
+        # the leads wait in the work queue, handed back unacked: no tier, no dead letter
+        await wait_for(lambda: depth(amqp_url, topology.work_queue), 5, "the leads back in the work queue")
+        assert await depth(amqp_url, topology.work_queue) == 20
+        assert crm.state.stats.failed == failed_writes  # paused: only probes reach the CRM
+        crm.configure(down=False)
         await wait_for(lambda: len(crm.state.leads) == 20, 15, "every lead once the CRM is back")
+        assert worker.paused is None
+        assert worker.metrics.crm_paused.labels("down")._value.get() == 0
     assert await depth(amqp_url, topology.dead_letter_queue) == 0
+    assert sum(s.get() for s in _samples(worker.metrics.retried)) == 0
+    assert crm.state.stats.created == 20
 
 
 async def test_permanent_crm_error_is_dead_lettered_after_one_call(
@@ -171,8 +187,8 @@ async def test_poison_messages_go_to_the_dlq_at_once_with_the_reason(
 async def test_unconfirmed_retry_publish_leaves_the_lead_unacked_until_it_comes_back(
     amqp_url: str, topology: Topology, crm: Crm
 ) -> None:
-    crm.configure(fail_rate=1.0)
-    sid, fields = make_lead()
+    crm.configure(fail_domain="flaky.test")
+    sid, fields = make_lead("flaky.test")
     async with running_worker(settings_for(amqp_url, topology, crm)) as worker:
         # The retry tier vanishes under the worker: its publish is returned (mandatory).
         connection = await aiormq.connect(amqp_url)
@@ -182,7 +198,7 @@ async def test_unconfirmed_retry_publish_leaves_the_lead_unacked_until_it_comes_
         await publish(amqp_url, topology, [(sid, fields)])
         await wait_for(lambda: worker.metrics.republish_failures._value.get() >= 1, 10, "a returned publish")
         # Not acked, not lost: the reconnect redeclares the tier and the lead comes back.
-        crm.configure(fail_rate=0.0)
+        crm.configure(fail_domain="")
         await wait_for(lambda: sid in crm.state.leads, 15, "the lead after all")
         assert worker.broker.connects >= 2
     assert await depth(amqp_url, topology.dead_letter_queue) == 0
@@ -216,3 +232,8 @@ async def test_restart_with_changed_retry_delays_starts_cleanly(
         await wait_for(lambda: sid in crm.state.leads, 10, "a lead through the new worker")
         assert second.broker.connects == 1  # a 406 would have closed the channel and reconnected
     assert await depth(amqp_url, changed.topology.retry_queue(0.3)) == 0
+
+
+def _samples(counter: Any) -> list[Any]:
+    """Every labelled child's value holder of a prometheus counter."""
+    return [child._value for child in counter._metrics.values()]

@@ -7,16 +7,19 @@ import sys
 
 import pytest
 
+from leadline.config import Rate
 from leadline.errors import ConfigError
 from leadline.topology import DEFAULT_RETRY_DELAYS
 from tests.support.procs import ROOT
+from worker.crm.settings import HubSpotSettings
 from worker.settings import Settings
 
 
 def test_defaults_are_production_ready() -> None:
     s = Settings.from_env({})
     assert s.crm_url == "http://127.0.0.1:8090/leads"
-    assert (s.crm_timeout, s.max_attempts, s.prefetch, s.metrics_port) == (10.0, 8, 64, 9100)
+    assert (s.crm_timeout, s.max_attempts, s.deliveries_in_flight, s.metrics_port) == (10.0, 8, 64, 9100)
+    assert (s.crm, s.batch_size, s.crm_probe_interval, s.vendor) == ("webhook", 1, 30.0, None)
     assert s.retry_delays == DEFAULT_RETRY_DELAYS
     assert s.topology.work_queue == "leadline.work.v1"
 
@@ -55,3 +58,44 @@ def test_config_error_stops_the_program_with_one_line_and_exit_2(args: list[str]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("worker: QUEUE_PREFIX:")
+
+
+def test_a_vendor_needs_its_credentials_and_only_its_own() -> None:
+    s = Settings.from_env({"CRM": "hubspot", "HUBSPOT_TOKEN": "pat-1", "SALESFORCE_API_VERSION": "junk"})
+    assert (s.crm, s.batch_size, s.deliveries_in_flight, s.calls_in_flight) == ("hubspot", 100, 200, 10)
+    assert isinstance(s.vendor, HubSpotSettings)
+    assert s.vendor.token == "pat-1"
+    s = Settings.from_env({"CRM": "Salesforce", "SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com",
+                           "SALESFORCE_TOKEN": "00D!x", "CRM_BATCH_SIZE": "50", "CRM_RATE_LIMIT": "off"})
+    assert (s.crm, s.batch_size, s.crm_rate_limit) == ("salesforce", 50, "off")
+    s = Settings.from_env({"CRM": "pipedrive", "PIPEDRIVE_API_URL": "https://acme.pipedrive.com",
+                           "PIPEDRIVE_TOKEN": "t", "CRM_RATE_LIMIT": "10/2s", "CRM_PROBE_INTERVAL": "5s"})
+    assert (s.batch_size, s.crm_probe_interval) == (1, 5.0)
+    assert s.crm_rate_limit == Rate(10, 2.0)
+
+
+@pytest.mark.parametrize(("env", "name"), [
+    ({"CRM": "zoho"}, "CRM"),
+    ({"CRM": "hubspot"}, "HUBSPOT_TOKEN"),
+    ({"CRM": "hubspot", "HUBSPOT_TOKEN": "t", "HUBSPOT_API_URL": "api.hubapi.com"}, "HUBSPOT_API_URL"),
+    ({"CRM": "hubspot", "HUBSPOT_TOKEN": "t", "CRM_BATCH_SIZE": "101"}, "CRM_BATCH_SIZE"),
+    ({"CRM": "salesforce", "SALESFORCE_TOKEN": "t"}, "SALESFORCE_INSTANCE_URL"),
+    ({"CRM": "salesforce", "SALESFORCE_INSTANCE_URL": "https://x.my.salesforce.com"}, "SALESFORCE_TOKEN"),
+    ({"CRM": "salesforce", "SALESFORCE_INSTANCE_URL": "https://x", "SALESFORCE_REFRESH_TOKEN": "r"},
+     "SALESFORCE_CLIENT_ID"),
+    ({"CRM": "salesforce", "SALESFORCE_INSTANCE_URL": "https://x", "SALESFORCE_TOKEN": "t",
+      "SALESFORCE_API_VERSION": "61"}, "SALESFORCE_API_VERSION"),
+    ({"CRM": "pipedrive", "PIPEDRIVE_TOKEN": "t"}, "PIPEDRIVE_API_URL"),
+    ({"CRM": "pipedrive", "PIPEDRIVE_API_URL": "https://x.pipedrive.com", "PIPEDRIVE_TOKEN": "t",
+      "PIPEDRIVE_SUBMISSION_FIELD": "abc"}, "PIPEDRIVE_SUBMISSION_FIELD"),
+    ({"CRM_RATE_LIMIT": "lots"}, "CRM_RATE_LIMIT"),
+    ({"CRM_BATCH_SIZE": "0"}, "CRM_BATCH_SIZE"),
+    ({"CRM_BATCH_SIZE": "2"}, "CRM_BATCH_SIZE"),  # a webhook takes one lead per call
+    ({"CRM_PROBE_INTERVAL": "0s"}, "CRM_PROBE_INTERVAL"),
+    ({"CRM_CONCURRENCY": "none"}, "CRM_CONCURRENCY"),
+    ({"CRM_BATCH_LINGER": "a while"}, "CRM_BATCH_LINGER"),
+])
+def test_a_bad_crm_setting_is_refused_naming_it(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.setting == name

@@ -20,7 +20,7 @@ from leadline.message import (
 )
 from leadline.schemas import load_schemas
 from worker import story
-from worker.crm import Lead
+from worker.crm.base import Lead
 from worker.dlq import describe, replay_headers
 from worker.intake import Poison, read_lead
 

@@ -1,4 +1,4 @@
-"""The decisions in the middle: classification, Retry-After, retry tier, give up."""
+"""The decisions in the middle: Retry-After, retry tier, give up."""
 
 from __future__ import annotations
 
@@ -6,38 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.classify import CrmResult, Verdict, classify, retry_after_seconds
+from worker.crm.http import retry_after_seconds
 from worker.retry import GiveUp, Retry, after_temporary_failure, choose_delay
 
 NOW = datetime(2025, 1, 6, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(("result", "verdict"), [
-    (CrmResult(status=200), Verdict.DONE),
-    (CrmResult(status=201), Verdict.DONE),
-    (CrmResult(status=204), Verdict.DONE),
-    (CrmResult(status=408), Verdict.TEMPORARY),
-    (CrmResult(status=425), Verdict.TEMPORARY),
-    (CrmResult(status=429), Verdict.TEMPORARY),
-    (CrmResult(status=500), Verdict.TEMPORARY),
-    (CrmResult(status=502), Verdict.TEMPORARY),
-    (CrmResult(status=503), Verdict.TEMPORARY),
-    (CrmResult(status=504), Verdict.TEMPORARY),
-    (CrmResult(status=599), Verdict.TEMPORARY),
-    (CrmResult(error_class="TimeoutError", error="no answer within 10s"), Verdict.TEMPORARY),
-    (CrmResult(error_class="ClientConnectorError", error="refused"), Verdict.TEMPORARY),
-    (CrmResult(error_class="ServerDisconnectedError"), Verdict.TEMPORARY),
-    (CrmResult(status=400), Verdict.PERMANENT),
-    (CrmResult(status=401), Verdict.PERMANENT),
-    (CrmResult(status=403), Verdict.PERMANENT),
-    (CrmResult(status=404), Verdict.PERMANENT),
-    (CrmResult(status=409), Verdict.PERMANENT),
-    (CrmResult(status=413), Verdict.PERMANENT),
-    (CrmResult(status=422), Verdict.PERMANENT),
-    (CrmResult(status=302), Verdict.PERMANENT),
-])
-def test_crm_outcome_is_classified_by_the_table(result: CrmResult, verdict: Verdict) -> None:
-    assert classify(result) is verdict
 
 
 @pytest.mark.parametrize(("header", "seconds"), [

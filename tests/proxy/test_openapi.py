@@ -4,7 +4,6 @@ a server, and served by the real app."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +135,7 @@ def test_the_form_encoded_checkbox_is_described_as_the_proxy_reads_it(value: str
 
 
 @pytest.mark.broker
-async def test_the_app_serves_the_document_of_the_forms_it_loaded(
-        make_client: Callable[..., Awaitable[Client]]) -> None:
-    client = await make_client(wait_ready=False)
+async def test_the_app_serves_the_document_of_the_forms_it_loaded(client: Client) -> None:
     async with client.get("/openapi.json") as answer:
         assert answer.status == 200
         assert answer.content_type == bodies.JSON

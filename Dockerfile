@@ -32,7 +32,9 @@ WORKDIR /src
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --no-deps -r requirements.lock
 COPY . .
-RUN LEADFORM_ENDPOINT="${LEADFORM_ENDPOINT}" python -m pelican content -o /src/output -s publishconf.py
+# The form plugin (pelican.plugins.leadform) installs as it does for any site.
+RUN pip install --no-cache-dir --no-deps . \
+ && LEADFORM_ENDPOINT="${LEADFORM_ENDPOINT}" python -m pelican content -o /src/output -s publishconf.py
 
 FROM nginx:1.27-alpine AS site
 COPY --from=site-build /src/output /usr/share/nginx/html

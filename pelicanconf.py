@@ -32,14 +32,14 @@ AUTHOR_FEED_ATOM = None
 AUTHOR_FEED_RSS = None
 DISPLAY_PAGES_ON_MENU = False
 
-PLUGIN_PATHS = [str(HERE / "site")]
-# leadform: forms from schemas/ and their thank-you pages; compact: the theme's
-# JS and CSS shipped without comments (site/compact/__init__.py says why it is safe).
-PLUGINS = ["leadform", "compact"]
+# The form plugin, pelican.plugins.leadform (site/pelican/plugins/leadform),
+# installed like any namespace plugin: `./dev` installs this repository into
+# .venv (editable), as `pip install <repository>` does for any other site.
+PLUGINS = ["leadform"]
 
-# The form plugin (site/leadform). The environment variable LEADFORM_ENDPOINT
-# overrides "endpoint" at build time; see site/leadform/README.md. Errors in
-# these settings are logged and the defaults used: `pelican --fatal errors` stops instead.
+# The environment variable LEADFORM_ENDPOINT overrides "endpoint" at build time;
+# see the plugin's README.md. Errors in these settings are logged and the
+# defaults used: `pelican --fatal errors` stops instead.
 LEADFORM = {
     "endpoint": "http://127.0.0.1:8080/api/forms",
     "schema_dir": str(HERE / "schemas"),

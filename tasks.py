@@ -105,7 +105,7 @@ def bench(c: Context, which: str = "all", quick: bool = False) -> None:
                    "writes to"})
 def up(c: Context, flaky: bool = False, no_build: bool = False, crm: str = "webhook") -> None:
     """The whole pipeline locally: site :8000, proxy :8080, fake CRM :8090, worker metrics :9100."""
-    from leadline import devstack
+    from devtools import devstack
 
     args = (["--flaky"] if flaky else []) + (["--no-build"] if no_build else []) + ["--crm", crm]
     raise SystemExit(devstack.run(args))
@@ -114,7 +114,7 @@ def up(c: Context, flaky: bool = False, no_build: bool = False, crm: str = "webh
 @task
 def status(c: Context) -> None:
     """Queue depths, consumers and accepted = synced + retrying + dead-lettered."""
-    from leadline import status as status_module
+    from devtools import status as status_module
 
     raise SystemExit(status_module.main([]))
 

@@ -31,13 +31,13 @@ import uvloop
 
 from benchmarks import results as bench_results
 from benchmarks.worker import _log_dir, fill
+from devtools import rabbit
+from devtools.net import free_port
+from devtools.procs import Service
 from leadline import config, logs
 from leadline.config import Rate
 from leadline.schemas import load_schemas
 from leadline.topology import Topology
-from tests.support import rabbit
-from tests.support.ports import free_port
-from tests.support.procs import Service
 from worker.consumer import Worker
 from worker.crm.settings import HubSpotSettings, build_connector
 from worker.settings import Settings

@@ -40,8 +40,8 @@ import aiormq
 from playwright.sync_api import Page, sync_playwright
 
 from benchmarks import results as bench_results
+from devtools.net import free_port
 from leadline.config import DEFAULT_AMQP_URL
-from leadline.net import free_port
 from leadline.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def screenshots(page: Page, url: str) -> list[Path]:
 
 
 def sizes(out: Path) -> dict[str, int]:
-    files = [*sorted((out / "theme" / "js").glob("*.js")), out / "theme" / "css" / "leadform.css"]
+    files = [*sorted((out / "leadform" / "js").glob("*.js")), out / "leadform" / "css" / "leadform.css"]
     return {f.name: f.stat().st_size for f in files}
 
 

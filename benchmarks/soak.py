@@ -32,9 +32,9 @@ from pathlib import Path
 
 import aiohttp
 
-from leadline.net import free_port
-from tests.support import rabbit
-from tests.support.procs import Service
+from devtools import rabbit
+from devtools.net import free_port
+from devtools.procs import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 REJECT_DOMAIN = "reject.test"

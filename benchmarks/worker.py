@@ -32,12 +32,12 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from benchmarks import results as bench_results
+from devtools import rabbit
+from devtools.net import free_port
+from devtools.procs import Service
 from leadline import logs
 from leadline.message import lead_properties
 from leadline.topology import Topology, declare_all
-from tests.support import rabbit
-from tests.support.ports import free_port
-from tests.support.procs import Service
 from worker.consumer import Worker
 from worker.settings import Settings
 

@@ -3,7 +3,7 @@
 jsonschema is the authority, but walking its validator costs more than the
 rest of a proxy request (or a worker's intake check) together. Forms are flat
 objects of scalars, so `compile_check` turns such a schema into one closure
-that answers with plain `isinstance`, `len` and `re` calls, each keyword
+that answers with plain `isinstance`, `len` and regex calls, each keyword
 mirroring jsonschema's own implementation. A schema using anything it does
 not mirror gets no fast check and always goes through jsonschema.
 `FormSchema.is_valid` uses it; a hypothesis test holds it equal to jsonschema.
@@ -11,9 +11,10 @@ not mirror gets no fast check and always goes through jsonschema.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from leadline.patterns import PatternError, compile_search
 
 Check = Callable[[object], bool]
 
@@ -88,8 +89,11 @@ def _field_check(schema: object) -> Check:
         high = _length(schema["maxLength"])
         parts.append(lambda v: not isinstance(v, str) or len(v) <= high)
     if "pattern" in schema:
-        search = re.compile(schema["pattern"]).search
-        parts.append(lambda v: not isinstance(v, str) or search(v) is not None)
+        try:
+            search = compile_search(schema["pattern"])
+        except PatternError:
+            raise Unsupported from None
+        parts.append(lambda v: not isinstance(v, str) or search(v))
     if "format" in schema:
         if schema["format"] not in _EMAIL_FORMATS:
             raise Unsupported

@@ -10,22 +10,34 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from leadline.errors import ConfigError
 from leadline.fastcheck import compile_check
+from leadline.patterns import PatternError, compile_search, patterns_in
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_SUFFIX = ".schema.json"
 # The field bots fill and people never see; no schema may use the name.
 HONEYPOT_FIELD = "website"
 FORM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: object, schema: Mapping[str, Any]
+                  ) -> Iterator[ValidationError]:
+    """jsonschema's `pattern` keyword, matched as ECMA-262 (leadline.patterns says why)."""
+    if validator.is_type(instance, "string") and not compile_search(pattern)(str(instance)):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+Validator = validators.extend(  # type: ignore[no-untyped-call]  # untyped in types-jsonschema
+    Draft202012Validator, {"pattern": _ecma_pattern})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +56,7 @@ class FormSchema:
         self.name = name
         self.schema = schema
         self.properties: Mapping[str, Any] = schema.get("properties", {})
-        self._validator = Draft202012Validator(schema, format_checker=FormatChecker())
+        self._validator = Validator(schema, format_checker=FormatChecker())
         self._fast = compile_check(schema)
 
     @property
@@ -136,7 +148,9 @@ def load_schemas(directory: Path = SCHEMA_DIR) -> dict[str, FormSchema]:
         try:
             schema = json.loads(path.read_text(encoding="utf-8"))
             Draft202012Validator.check_schema(schema)
-        except (json.JSONDecodeError, SchemaError) as exc:
+            for pattern in patterns_in(schema):
+                compile_search(pattern)
+        except (json.JSONDecodeError, SchemaError, PatternError) as exc:
             reason = str(exc).splitlines()[0]
             raise ConfigError("SCHEMA_DIR", f"{path.name} is not a valid JSON Schema: {reason}") from None
         if HONEYPOT_FIELD in schema.get("properties", {}):

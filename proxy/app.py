@@ -9,7 +9,7 @@ from aiohttp import web
 from leadline.schemas import FormSchema, load_schemas
 from leadline.topology import Topology
 from leadline.tracing import Tracing
-from proxy import views
+from proxy import openapi, views
 from proxy.cors import Cors
 from proxy.edge import edge, traced_edge
 from proxy.metrics import Metrics
@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = N
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/readyz", views.readyz)
     app.router.add_get("/metrics", views.metrics)
+    app.router.add_get("/openapi.json", openapi.handler(app[FORMS], settings))
     app.cleanup_ctx.append(_tracing)
     app.cleanup_ctx.append(_broker)
     return app

@@ -38,7 +38,7 @@ def form_name(request: web.Request) -> str:
 
 
 async def submit(request: web.Request) -> web.Response:
-    """`POST /api/forms/{form}`: see DESIGN.md's HTTP table, top to bottom."""
+    """`POST /api/forms/{form}`: the HTTP table in docs/architecture.md, top to bottom."""
     app = request.app
     headers = request.headers
     name = form_name(request)

@@ -26,7 +26,9 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 from tests.support.ports import free_port
 from tests.support.procs import ROOT, Service
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; .ci/run installs it
+GET_A_BROWSER = ("no Chromium for the browser tests: apt-get install chromium (Debian), "
+                 "or .venv/bin/python -m playwright install chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -158,16 +160,46 @@ def stack(amqp_url: str, proxy_port: int, site_url: str,
         running.stop()
 
 
+def find_chromium(playwright: Playwright) -> str | None:
+    """Debian's Chromium, else one Playwright manages (`playwright install chromium`), else None."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    managed = playwright.chromium.executable_path
+    return managed if managed and Path(managed).exists() else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without any Chromium, say once how to get one and leave the browser tests out."""
+    browser_tests = [item for item in items if item.get_closest_marker("browser")]
+    if not browser_tests or Path(CHROMIUM).exists():
+        return
+    with sync_playwright() as p:
+        if find_chromium(p) is not None:
+            return
+    config.hook.pytest_deselected(items=browser_tests)
+    items[:] = [item for item in items if not item.get_closest_marker("browser")]
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        terminal.write_line(f"{GET_A_BROWSER} ({len(browser_tests)} browser tests left out)")
+
+
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     with sync_playwright() as p:
         yield p
 
 
 @pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def chromium(playwright: Playwright) -> str:
+    """The browser's executable; without one the browser tests skip, saying how to get one."""
+    found = find_chromium(playwright)
+    if found is None:
+        pytest.skip(GET_A_BROWSER)
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
     yield browser
     browser.close()

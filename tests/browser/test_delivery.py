@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Stack, StaticSite, wait_for
+from tests.browser.conftest import CHROMIUM_ARGS, Stack, StaticSite, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
 
@@ -72,11 +72,12 @@ def test_submit_while_proxy_down_thanks_at_once_then_delivers_once(browser: Brow
     context.close()
 
 
-def test_browser_closed_while_queued_delivers_once_after_reopening(playwright: Playwright, site_url: str,
-                                                                   proxy_down: Stack, tmp_path: Path) -> None:
+def test_browser_closed_while_queued_delivers_once_after_reopening(playwright: Playwright, chromium: str,
+                                                                   site_url: str, proxy_down: Stack,
+                                                                   tmp_path: Path) -> None:
     def open_browser() -> tuple[object, Page]:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            str(tmp_path / "profile"), executable_path=chromium, args=CHROMIUM_ARGS)
         return context, context.pages[0] if context.pages else context.new_page()
 
     context, page = open_browser()
@@ -138,7 +139,8 @@ def test_a_422_shows_field_errors_with_the_data_back_in_the_form(browser: Browse
     expect(page.locator(f"{FORM} [name=name]")).to_have_value("Ada Lovelace")
     expect(page.locator("#leadform-lead-email-error")).to_contain_text("must be an e-mail address")
     expect(page.get_by_role("status")).to_contain_text("correct the fields")
-    assert page.evaluate("async () => (await (await import('/theme/js/store.js')).openStore()).all()") == []
+    stored = "async () => (await (await import('/leadform/js/store.js')).openStore()).all()"
+    assert page.evaluate(stored) == []
     context.close()
 
 

@@ -27,7 +27,7 @@ def page(browser: Browser, site_url: str) -> Iterator[Page]:
 def js(page: Page, module: str, body: str, arg: Any = None) -> Any:
     """`body` is a function body with `m` (the module) and `arg` in scope."""
     return page.evaluate(
-        f"async (arg) => {{ const m = await import('/theme/js/{module}'); {body} }}", arg)
+        f"async (arg) => {{ const m = await import('/leadform/js/{module}'); {body} }}", arg)
 
 
 WALKS = [

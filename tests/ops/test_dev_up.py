@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from leadline import status
+from devtools import status
 from leadline.queuestats import QueueStat
 from tests.support.ports import free_port
 
@@ -56,7 +56,7 @@ def test_dev_up_runs_the_pipeline_and_ctrl_c_stops_every_child(amqp_url: str, tm
     prefix = f"up{os.getpid()}"
     env = {**os.environ, "AMQP_URL": amqp_url, "QUEUE_PREFIX": prefix,
            **{k: str(v) for k, v in ports.items()}}
-    proc = subprocess.Popen([sys.executable, "-m", "leadline.devstack"], cwd=ROOT, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.devstack"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         banner = _wait_for_line(proc, "Ctrl-C stops everything", timeout=60)
@@ -93,7 +93,7 @@ def test_dev_up_runs_the_pipeline_and_ctrl_c_stops_every_child(amqp_url: str, tm
 
 def test_dev_up_without_a_broker_says_so_in_one_line() -> None:
     env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
-    done = subprocess.run([sys.executable, "-m", "leadline.devstack", "--no-build"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "devtools.devstack", "--no-build"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()

@@ -1,4 +1,4 @@
-"""DESIGN.md's HTTP table, row by row, against the real broker."""
+"""The HTTP table (docs/architecture.md), row by row, against the real broker."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from leadline.schemas import HONEYPOT_FIELD, load_schemas
 from tests.site.conftest import Build, Builder
 from tests.support.procs import ROOT
 
+PLUGIN = ROOT / "site" / "pelican" / "plugins" / "leadform"
 SCHEMA = json.loads((ROOT / "schemas" / "lead.schema.json").read_text())
 BUDGET = 15 * 1024
 
@@ -150,9 +151,12 @@ def test_the_embedded_rules_are_the_schema_subset_the_proxy_validates(page: Tags
     assert load_schemas()["lead"].schema["properties"] == SCHEMA["properties"]
 
 
-def test_the_page_loads_the_form_script_as_a_module(page: Tags) -> None:
+def test_the_page_loads_the_form_script_as_a_module_and_its_styles_once(page: Tags) -> None:
+    """The theme includes leadform_assets.html itself, so the plugin adds nothing."""
     scripts = page.find("script", type="module")
-    assert [s["src"] for s in scripts] == ["/theme/js/leadform.js"]
+    assert [s["src"] for s in scripts] == ["/leadform/js/leadform.js"]
+    assert page.find("link", rel="stylesheet", href="/leadform/css/leadform.css") != []
+    assert len(page.find("link", href="/leadform/css/leadform.css")) == 1
 
 
 def test_a_thank_you_page_is_written_for_each_form(site: Build) -> None:
@@ -162,7 +166,7 @@ def test_a_thank_you_page_is_written_for_each_form(site: Build) -> None:
 
 
 def test_the_form_script_and_styles_fit_the_15_kib_budget(site: Build) -> None:
-    files = [*(site.out / "theme" / "js").glob("*.js"), site.out / "theme" / "css" / "leadform.css"]
+    files = [*(site.out / "leadform" / "js").glob("*.js"), site.out / "leadform" / "css" / "leadform.css"]
     sizes = {f.name: f.stat().st_size for f in files}
     assert sum(sizes.values()) < BUDGET, sizes
 
@@ -221,21 +225,16 @@ def test_a_broken_schema_costs_only_its_own_form(build: Builder, tmp_path: Any) 
 
 
 def test_compact_drops_comment_lines_and_indentation_but_not_slashes_in_code() -> None:
-    import sys
+    from pelican.plugins.leadform.assets import compact_css, compact_js
 
-    sys.path.insert(0, str(ROOT / "site"))
-    try:
-        from compact import compact_css, compact_js
-    finally:
-        sys.path.remove(str(ROOT / "site"))
     js = "// why\nconst url = 'http://x//y'; // kept: not a whole line\n  if (a) {\n    b();\n  }\n"
     assert compact_js(js) == "const url = 'http://x//y'; // kept: not a whole line\nif (a) {\nb();\n}\n"
     assert compact_css("/* a\n b */\n.x {\n  color: red; /* c */\n}\n") == ".x {\ncolor: red;\n}\n"
 
 
-def test_shipped_files_are_the_compacted_theme_sources(site: Build) -> None:
-    shipped = (site.out / "theme" / "js" / "outbox.js").read_text()
-    source = (ROOT / "themes" / "leadline" / "static" / "js" / "outbox.js").read_text()
+def test_shipped_files_are_the_compacted_plugin_sources(site: Build) -> None:
+    shipped = (site.out / "leadform" / "js" / "outbox.js").read_text()
+    source = (PLUGIN / "static" / "js" / "outbox.js").read_text()
     assert source.startswith("//")
     assert not shipped.startswith("//")
     assert len(shipped) < len(source)

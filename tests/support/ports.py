@@ -1,5 +1,6 @@
+"""Free loopback ports (`devtools.net`)."""
 from __future__ import annotations
 
-from leadline.net import free_port
+from devtools.net import free_port, tcp_reachable
 
-__all__ = ["free_port"]
+__all__ = ["free_port", "tcp_reachable"]

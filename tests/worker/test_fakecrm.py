@@ -1,4 +1,4 @@
-"""The fake CRM behaves as DESIGN.md says: tests, demo and benchmarks depend on it."""
+"""The fake CRM behaves as docs/architecture.md says: tests, demo and benchmarks depend on it."""
 
 from __future__ import annotations
 

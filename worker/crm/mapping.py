@@ -146,7 +146,7 @@ def _name_source(take: str, max_length: int | None = None) -> Source:
     return Source(field="name", take=take, max_length=max_length)
 
 
-# The defaults DESIGN.md names for the lead form; for another form each target
+# The defaults the README names for the lead form; for another form each target
 # whose field the form lacks is left out.
 DEFAULTS: dict[str, dict[str, Source]] = {
     "webhook": {},

@@ -1,4 +1,4 @@
-"""Field mapping: the defaults DESIGN.md names, mapping files, and one line per problem."""
+"""Field mapping: the defaults the README names, mapping files, and one line per problem."""
 
 from __future__ import annotations
 

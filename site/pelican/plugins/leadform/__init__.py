@@ -1,12 +1,13 @@
-"""Leadline's form plugin for Pelican.
+"""Leadline's form plugin for Pelican: `pelican.plugins.leadform`, for any theme.
 
 An editor places a form in a page (Markdown or HTML) with one line:
 
     <!-- leadform: lead -->
 
-and the plugin renders `schemas/lead.schema.json` there as a form, and writes the
-form's thank-you page (`thanks/lead/index.html`), where the proxy sends visitors
-who submit without JavaScript. See README.md next to this file.
+and the plugin renders `schemas/lead.schema.json` there as a form, ships the
+form's script and styles (`assets.py`) and links them into every page that has
+a form, and writes the form's thank-you page (`thanks/lead/index.html`), where
+the proxy sends visitors who submit without JavaScript. See README.md here.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from pelican import signals
 from pelican.generators import Generator
 
-from . import forms, settings
+from . import assets, forms, settings
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -29,28 +30,50 @@ CONTEXT_KEY = "leadform"
 # The marker, alone on its line; Markdown may wrap it in a paragraph.
 MARKER = re.compile(r"(?:<p>\s*)?<!--\s*leadform:\s*([^\s>]*)\s*-->(?:\s*</p>)?")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# A theme extends "!leadform/<template>" to override one block of ours.
+TEMPLATE_PREFIX = "!leadform"
 
 
 class Leadform:
-    """What one build needs: the checked settings and the usable forms."""
+    """What one build needs: the checked settings, the usable forms, and the
+    template that links the script and styles (set once the generator exists).
+
+    Templates see it as `leadform` (`{{ leadform.static_dir }}`)."""
 
     def __init__(self, pelican_settings: dict[str, Any]) -> None:
         self.settings = settings.read(pelican_settings)
         self.forms = forms.load(self.settings.schema_dir)
+        self.assets_template: Any = None
+
+    @property
+    def static_dir(self) -> str:
+        return self.settings.static_dir
 
 
-class ThanksGenerator(Generator):  # type: ignore[misc]  # pelican ships no type hints
-    """Loads the forms before any content is read; writes one thank-you page per form."""
+def add_templates(generator: Generator) -> None:
+    """Every generator's templates: the theme's first, then the plugin's own, so a
+    theme's `leadform_*.html` wins and any theme can include ours."""
+    ours = FileSystemLoader(str(TEMPLATES))
+    generator.env.loader = ChoiceLoader([generator.env.loader, PrefixLoader({TEMPLATE_PREFIX: ours}), ours])
+
+
+class LeadformGenerator(Generator):  # type: ignore[misc]  # pelican ships no type hints
+    """Loads the forms before any content is read; writes one thank-you page per
+    form, and the script and styles the pages with a form link to."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.leadform = Leadform(self.settings)
+        self.leadform.assets_template = self.get_template("leadform_assets")
         # Content objects share this context; place_forms() finds the forms here.
         self.context[CONTEXT_KEY] = self.leadform
-        # The theme may override leadform_thanks.html; the plugin's own is the fallback.
-        self.env.loader = ChoiceLoader([self.env.loader, FileSystemLoader(str(TEMPLATES))])
 
     def generate_output(self, writer: Any) -> None:
+        if not self.leadform.forms:
+            return
+        target = Path(self.output_path) / self.leadform.settings.static_dir
+        before, after = assets.publish(target)
+        log.info("leadform: script and styles written to %s (%d -> %d bytes)", target, before, after)
         template = self.get_template("leadform_thanks")
         for name, form in self.leadform.forms.items():
             url, save_as = self.leadform.settings.thanks(name)
@@ -60,7 +83,7 @@ class ThanksGenerator(Generator):  # type: ignore[misc]  # pelican ships no type
 
 
 def get_generators(pelican: Any) -> type[Generator]:
-    return ThanksGenerator
+    return LeadformGenerator
 
 
 def place_forms(instance: Any) -> None:
@@ -89,10 +112,25 @@ def place_forms(instance: Any) -> None:
         return render(form, state.settings)
 
     instance._content = MARKER.sub(replace, content)
-    # Templates load the form's script and styles only on pages with a form.
+    # Themes that link the script and styles themselves ask this (`page.leadforms`).
     instance.leadforms = tuple(placed)
 
 
+def link_assets(path: str, context: dict[str, Any]) -> None:
+    """After a page is written: link the script and styles if it has a form and
+    its theme did not already include `leadform_assets.html`."""
+    state = context.get(CONTEXT_KEY)
+    if not path.endswith(".html") or not isinstance(state, Leadform) or state.assets_template is None:
+        return
+    file = Path(path)
+    html = file.read_text(encoding="utf-8")
+    if not assets.needs_assets(html):
+        return
+    file.write_text(assets.insert_assets(html, state.assets_template.render(context)), encoding="utf-8")
+
+
 def register() -> None:
+    signals.generator_init.connect(add_templates)
     signals.get_generators.connect(get_generators)
     signals.content_object_init.connect(place_forms)
+    signals.content_written.connect(link_assets)

@@ -25,8 +25,12 @@ DEFAULTS: dict[str, str] = {
     # The thank-you page the no-JavaScript path lands on, relative to SITEURL.
     "thanks_url": "thanks/{form}/",
     "submit_label": "Send",
+    # Where the form's script and styles go, relative to the output folder.
+    "static_dir": "leadform",
 }
 _ENDPOINT = re.compile(r"^(https?://[^/\s]+)?/[^\s]*$")
+# A folder inside the output, as it appears in a URL: no "." or ".." parts.
+_STATIC_DIR = re.compile(r"^(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class Settings:
     schema_dir: Path
     thanks_url: str
     submit_label: str
+    static_dir: str = DEFAULTS["static_dir"]
 
     def action(self, form: str) -> str:
         """The URL a form posts to."""
@@ -72,9 +77,14 @@ def read(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) 
         log.error("leadform: %s %r is not an http(s) URL or an absolute path; using %r",
                   source, merged["endpoint"], DEFAULTS["endpoint"])
         merged["endpoint"] = DEFAULTS["endpoint"]
+    if not _STATIC_DIR.match(merged["static_dir"].strip("/")):
+        log.error("leadform: LEADFORM['static_dir'] %r must be a folder inside the output such as "
+                  "'leadform'; using %r", merged["static_dir"], DEFAULTS["static_dir"])
+        merged["static_dir"] = DEFAULTS["static_dir"]
     return Settings(
         endpoint=merged["endpoint"],
         schema_dir=Path(merged["schema_dir"]).expanduser(),
         thanks_url=merged["thanks_url"],
         submit_label=merged["submit_label"],
+        static_dir=merged["static_dir"].strip("/"),
     )

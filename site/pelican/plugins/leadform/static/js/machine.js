@@ -1,4 +1,4 @@
-// The form's states (DESIGN.md, "The page") and the only moves between them.
+// The form's states (docs/architecture.md, "The page") and the only moves between them.
 // Pure: no DOM, no storage, so it can be tested on its own.
 //   idle ──submit──> saving ──stored──> queued ──delivered──> sent
 //                       └──invalid──> error <──rejected── queued

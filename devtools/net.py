@@ -1,4 +1,4 @@
-"""Small loopback helpers for the dev tools, tests and benchmarks."""
+"""Small loopback helpers for the dev tools, tests and benchmarks (never the services)."""
 
 from __future__ import annotations
 

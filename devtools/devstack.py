@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from devtools.net import tcp_reachable
 from leadline.broker import redact_url
 from leadline.config import DEFAULT_AMQP_URL
-from leadline.net import tcp_reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACE_SECONDS = 10.0

@@ -26,11 +26,18 @@ class Publisher:
         self.timeout = timeout
         self._metrics = metrics
         self.broker = Broker(url, name="leadline-proxy", on_channel=self._declare,
-                             on_state=metrics.set_broker_state)
+                             on_state=metrics.set_broker_state, on_node=metrics.set_broker_node)
+        metrics.set_broker_nodes(self.broker.nodes)
+        metrics.watch_blocked(lambda: self.broker.blocked)
 
     @property
     def ready(self) -> bool:
         return self.broker.connected
+
+    @property
+    def blocked(self) -> bool:
+        """RabbitMQ blocks publishing (a resource alarm): every publish would be refused."""
+        return self.broker.blocked
 
     async def start(self) -> None:
         await self.broker.start()

@@ -49,7 +49,7 @@ from pamqp.commands import Basic
 from leadline.config import amqp_urls, node_address, redact_url
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
 
-__all__ = ["Broker", "backoff_delay", "connect_once", "redact_url"]
+__all__ = ["Broker", "Unroutable", "backoff_delay", "connect_once", "redact_url"]
 
 log = logging.getLogger("leadline.broker")
 
@@ -81,6 +81,10 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 CONNECT_ERRORS: tuple[type[Exception], ...] = (aiormq.exceptions.AMQPError, *TRANSIENT_ERRORS)
 # aiormq raises RuntimeError for a channel asked of a closed connection.
 _CHANNEL_OPEN_ERRORS: tuple[type[Exception], ...] = (*CONNECT_ERRORS, RuntimeError)
+
+
+class Unroutable(PublishNotConfirmed):
+    """The broker returned the publish: no queue is bound for its routing key."""
 
 
 def backoff_delay(attempt: int, steps: Sequence[float] = DEFAULT_BACKOFF) -> float:
@@ -226,7 +230,7 @@ class Broker:
                 properties=properties, mandatory=True, timeout=remaining, wait=False,
             )
         except aiormq.exceptions.PublishError as exc:
-            raise PublishNotConfirmed(f"unroutable: no queue bound for {routing_key!r}") from exc
+            raise Unroutable(f"unroutable: no queue bound for {routing_key!r}") from exc
         except aiormq.exceptions.DeliveryError as exc:
             # aiormq raises a broker's nack (a full queue, an internal error, a
             # queue without a leader) this way
@@ -240,6 +244,12 @@ class Broker:
             raise PublishNotConfirmed(f"no confirm within {timeout:g}s") from exc
         except TRANSIENT_ERRORS as exc:
             raise BrokerUnavailable(f"connection lost while publishing: {exc!r}") from exc
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this caller is being cancelled: not ours to swallow
+            # aiormq cancels what waits on a connection that closed under it
+            raise BrokerUnavailable("connection closed while publishing") from exc
         if not isinstance(confirmation, Basic.Ack):
             self._retire(channel)
             raise PublishNotConfirmed(f"broker answered {type(confirmation).__name__}")
@@ -417,8 +427,11 @@ class Broker:
         connection, self._connection, self._channel = self._connection, None, None
         self._publish_channel = None
         if connection is not None and not connection.is_closed:
+            # What still waits on it (a confirm) fails with a connection error,
+            # not aiormq's default CancelledError that would cancel its caller.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), grace)
+                closed = aiormq.exceptions.ConnectionClosed(320, "closed by Leadline to reconnect or stop")
+                await asyncio.wait_for(connection.close(closed), grace)
 
 
 def _describe(exc: BaseException) -> str:

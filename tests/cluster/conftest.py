@@ -82,8 +82,9 @@ async def healthy(cluster: Cluster, topology: Topology) -> AsyncIterator[Cluster
     yield cluster
     quorum = [topology.work_queue, *topology.retry_queues]
     try:
-        await asyncio.to_thread(cluster.wait_quorum_caught_up, [topology.work_queue], "/", 90)
-        await asyncio.to_thread(_members_online, cluster, quorum)
+        await asyncio.gather(
+            asyncio.to_thread(cluster.wait_quorum_caught_up, [topology.work_queue], "/", 90),
+            asyncio.to_thread(_members_online, cluster, quorum))
     finally:
         await delete_queues(cluster.nodes[0].url, [*quorum, topology.dead_letter_queue],
                             topology.work_exchange)

@@ -43,7 +43,7 @@ async def test_kill_9_of_the_proxys_own_node_mid_stream_loses_no_lead_answered_2
         async with running_worker(settings_for(cluster.amqp_url(), topology, crm)):
             visitors = Visitors(proxy)
             async with visitors.streaming():
-                await asyncio.sleep(1.5)
+                await asyncio.sleep(1.0)
                 async with broken(cluster, node) as killed_at:
                     await until(lambda: broker.connected and broker.node != node.address,
                                 30, "the proxy on another node")
@@ -86,7 +86,7 @@ async def test_kill_9_of_the_work_queues_leader_stalls_publishes_briefly_and_los
                 async with broken(cluster, leader) as killed_at:
                     await until(lambda: visitors.first_202_after(killed_at) is not None, 30,
                                 "a 202 after the kill")
-                    await asyncio.sleep(2.0)
+                    await asyncio.sleep(1.0)
                     new_leader = await asyncio.to_thread(cluster.leader_of, topology.work_queue)
             await until(lambda: visitors.accepted <= set(crm.state.leads), 60, "every 202 in the CRM")
     assert new_leader != leader

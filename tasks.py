@@ -117,10 +117,12 @@ def status(c: Context) -> None:
     raise SystemExit(status_module.main([]))
 
 
-@task(help={"leads": "how many leads (default 5,000)", "concurrency": "visitors at once"})
-def soak(c: Context, leads: int = 5000, concurrency: int = 32) -> None:
+@task(help={"leads": "how many leads (default 5,000)", "concurrency": "visitors at once",
+            "cluster": "on a three-node RabbitMQ cluster of its own, killing nodes"})
+def soak(c: Context, leads: int = 5000, concurrency: int = 32, cluster: bool = False) -> None:
     """Chaos soak: leads through the real pipeline while it breaks, then the accounting."""
-    c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency}", pty=False)
+    c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency}"
+          + (" --cluster" if cluster else ""), pty=False)
 
 
 @task(help={"min_age": "re-drive temporary failures dead this long (default 1h)",

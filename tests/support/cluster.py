@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,10 +125,6 @@ class Cluster:
         atexit.register(self.teardown)
 
     # -- addresses ---------------------------------------------------------
-
-    @property
-    def urls(self) -> list[str]:
-        return [n.url for n in self.nodes]
 
     def amqp_url(self, nodes: Sequence[Node] | None = None) -> str:
         """The comma-separated `AMQP_URL` of `nodes` (default: all of them)."""
@@ -437,18 +433,6 @@ class Cluster:
             if node.pid is not None and not node.paused:
                 return node
         raise ClusterError("no node of the cluster is running")
-
-    @contextlib.contextmanager
-    def down(self, node: Node, sig: signal.Signals = signal.SIGKILL) -> Iterator[Node]:
-        """`node` killed (or paused) inside the block, running again after it."""
-        self.kill(node, sig)
-        try:
-            yield node
-        finally:
-            if sig == signal.SIGSTOP:
-                self.kill(node, signal.SIGCONT)
-            else:
-                self.start_node(node)
 
 
 def _listeners(ports: set[int]) -> list[int]:

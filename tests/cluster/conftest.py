@@ -58,9 +58,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
+_RUNNING: list[Cluster] = []
+
+
+def pytest_keyboard_interrupt() -> None:
+    # Ctrl-C: kill the nodes now. A test thread may be waiting on one of them
+    # (a node booting), and the run would wait for it before any teardown.
+    for running in _RUNNING:
+        running.teardown(graceful=False)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     started = Cluster()
+    _RUNNING.append(started)
     try:
         started.start()
     except Exception as exc:  # the reason, as a failure of every cluster test
@@ -71,6 +82,7 @@ def cluster() -> Iterator[Cluster]:
     finally:
         began = time.monotonic()
         started.teardown()
+        _RUNNING.remove(started)
         figure(f"cluster torn down in {time.monotonic() - began:.1f}s")
 
 

@@ -114,6 +114,7 @@ class Cluster:
     boot_seconds: float = field(init=False, default=0.0)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     _torn_down: bool = field(init=False, default=False)
+    _children: set[subprocess.Popen[str]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         taken: set[int] = set()
@@ -209,15 +210,31 @@ class Cluster:
         if not path.exists():
             raise ClusterError(f"{path} is missing: the cluster tests need RabbitMQ's own scripts "
                                "(Debian's rabbitmq-server package); set LEADLINE_RABBITMQ_SBIN")
+        returncode, stdout, stderr = self._run([str(path), "-n", node.name, *args], node, timeout,
+                                               f"{tool} {' '.join(args)} on {node}")
+        if check and returncode != 0:
+            raise ClusterError(f"{tool} {' '.join(args)} on {node} failed ({returncode}): "
+                               f"{(stderr or stdout).strip()[-800:]}")
+        return stdout
+
+    def _run(self, argv: list[str], node: Node, timeout: float, what: str,
+             stdout: Any = subprocess.PIPE) -> tuple[int, str, str]:
+        """Run a CLI tool or script; teardown kills it if it is still running then."""
+        if self._torn_down:
+            raise ClusterError(f"{what}: the cluster was torn down")
+        proc = subprocess.Popen(argv, env=self._env(node), cwd=node.home, stdout=stdout,
+                                stderr=subprocess.STDOUT if stdout is not subprocess.PIPE
+                                else subprocess.PIPE, text=True)
+        self._children.add(proc)
         try:
-            done = subprocess.run([str(path), "-n", node.name, *args], env=self._env(node),
-                                  capture_output=True, text=True, timeout=timeout, check=False)
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            raise ClusterError(f"{tool} {' '.join(args)} on {node} took over {timeout:g}s") from exc
-        if check and done.returncode != 0:
-            raise ClusterError(f"{tool} {' '.join(args)} on {node} failed ({done.returncode}): "
-                               f"{(done.stderr or done.stdout).strip()[-800:]}")
-        return done.stdout
+            proc.kill()
+            proc.communicate()
+            raise ClusterError(f"{what} took over {timeout:g}s") from exc
+        finally:
+            self._children.discard(proc)
+        return proc.returncode, out or "", err or ""
 
     def ctl_json(self, node: Node, *args: str, tool: str = "rabbitmqctl", timeout: float = 60.0) -> Any:
         out = self.ctl(node, *args, "--formatter", "json", tool=tool, timeout=timeout)
@@ -251,15 +268,11 @@ class Cluster:
         """Start `node` (again: same name, data and ports) and wait until it runs."""
         # A PID file left by a killed node would make `wait` watch a dead process.
         node.pid_file.unlink(missing_ok=True)
-        env = self._env(node)
-        log = (node.home / "log" / "start.out").open("ab")
-        try:
-            done = subprocess.run([str(SBIN / "rabbitmq-server"), "-detached"], env=env, cwd=node.home,
-                                  stdout=log, stderr=subprocess.STDOUT, timeout=60, check=False)
-        finally:
-            log.close()
-        if done.returncode != 0:
-            raise ClusterError(f"rabbitmq-server -detached for {node} exited with {done.returncode}: "
+        with (node.home / "log" / "start.out").open("ab") as log:
+            returncode, _, _ = self._run([str(SBIN / "rabbitmq-server"), "-detached"], node, 60,
+                                         f"rabbitmq-server -detached for {node}", stdout=log)
+        if returncode != 0:
+            raise ClusterError(f"rabbitmq-server -detached for {node} exited with {returncode}: "
                                f"{self._log_tail(node)}")
         try:
             self.ctl(node, "wait", str(node.pid_file), "--timeout", str(int(BOOT_TIMEOUT)),
@@ -282,6 +295,8 @@ class Cluster:
         deadline = time.monotonic() + timeout
         seen: set[str] = set()
         while True:
+            if self._torn_down:
+                raise ClusterError("the cluster was torn down")
             with contextlib.suppress(ClusterError):
                 seen = set(self.ctl_json(self.nodes[0], "cluster_status")["running_nodes"])
                 if seen == want:
@@ -344,12 +359,19 @@ class Cluster:
             time.sleep(0.05)
         return True
 
-    def teardown(self) -> None:
-        """Stop every node (gracefully if it answers, else by force) and remove the directory."""
+    def teardown(self, graceful: bool = True) -> None:
+        """Stop every node (gracefully if it answers, else by force) and remove the directory.
+
+        `graceful=False` (after Ctrl-C) kills at once: a test thread waiting on a
+        node's CLI then gets its answer and the run can end.
+        """
         with self._lock:
             if self._torn_down:
                 return
             self._torn_down = True
+        for child in list(self._children):  # a CLI call waiting on a node: it would wait its timeout
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
         for node in self.nodes:
             if node.pid is not None and node.paused:
                 with contextlib.suppress(ProcessLookupError):
@@ -357,18 +379,19 @@ class Cluster:
         pids = [n.pid for n in self.nodes if n.pid is not None]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)  # the VM traps it and stops gracefully
-        deadline = time.monotonic() + 15
+                # SIGTERM: the VM traps it and stops gracefully
+                os.kill(pid, signal.SIGTERM if graceful else signal.SIGKILL)
+        deadline = time.monotonic() + (15 if graceful else 5)
         for pid in pids:
             if not self._wait_gone(pid, max(0.0, deadline - time.monotonic())):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        # A node whose PID we lost (a failed second start deletes the PID file):
-        # whatever still listens on our ports under our names.
-        names = [n.name.split("@")[0] for n in self.nodes]
+        # A node whose PID we lost (interrupted while it booted, or a failed second
+        # start, which deletes the PID file): whatever listens on our ports with
+        # our directory as its HOME (`-home` on the VM's command line).
         ports = {p for n in self.nodes for p in (n.amqp_port, n.dist_port)}
         for pid in _listeners(ports):
-            if any(name in _cmdline(pid) for name in names):
+            if str(self.base) in _cmdline(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         for node in self.nodes:
@@ -411,6 +434,8 @@ class Cluster:
         pending = list(queues)
         deadline = time.monotonic() + timeout
         while pending:
+            if self._torn_down:
+                raise ClusterError("the cluster was torn down")
             pending = [q for q in pending if not self.quorum_caught_up(q, vhost)]
             if pending and time.monotonic() > deadline:
                 raise ClusterError(f"quorum queues not caught up after {timeout:g}s: {pending}")
@@ -476,7 +501,7 @@ def reap_stale() -> list[str]:
         if not match or _pid_alive(int(match.group(2))):
             continue
         for pid in _listeners({int(match.group(3))}):
-            if match.group(1) in _cmdline(pid):
+            if f"{DIR_PREFIX}{match.group(2)}-" in _cmdline(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 removed.append(match.group(1))

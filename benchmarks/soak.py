@@ -220,6 +220,10 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float,
                 await asyncio.sleep(1)
             async with session.get(f"{crm_url}/_stats") as answer:
                 crm_stats = await answer.json()
+            if cluster is not None and not tally.accepted <= (set(in_crm) | dead):
+                # where the missing leads wait, for the post-mortem
+                for row in await asyncio.to_thread(cluster.queues):
+                    tally.chaos.append(f"queue {json.dumps(row)}")
     finally:
         for proc in reversed(procs):
             proc.stop()

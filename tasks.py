@@ -79,12 +79,20 @@ def lint(c: Context) -> None:
     c.run(f"{PY} -m mypy")
 
 
-@task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})
-def test(c: Context, k: str = "", x: bool = False) -> None:
+# Test processes at once: most tests wait on the broker, a CRM fake or a browser,
+# so three share two cores well (the suite in a third of the time, measured);
+# the cluster tests go to one of them (`xdist_group`), which starts the cluster once.
+TEST_PROCESSES = os.environ.get("TEST_PROCESSES", "3")
+
+
+@task(help={"k": "only tests matching this expression", "x": "stop at the first failure",
+            "serial": "one test process (easier to read a failure)"})
+def test(c: Context, k: str = "", x: bool = False, serial: bool = False) -> None:
     """Lint, types, then the whole suite against the real RabbitMQ and Chromium."""
     lint(c)
     opts = (f" -k {shlex.quote(k)}" if k else "") + (" -x" if x else "")
-    c.run(f"{PY} -m pytest -q{opts}", pty=False)
+    spread = "" if serial else f" -n {shlex.quote(TEST_PROCESSES)} --dist loadgroup"
+    c.run(f"{PY} -m pytest -q{spread}{opts}", pty=False)
 
 
 @task(help={"which": "proxy, worker, page, crm, or all (default: the combined report)",
@@ -119,10 +127,12 @@ def status(c: Context) -> None:
     raise SystemExit(status_module.main([]))
 
 
-@task(help={"leads": "how many leads (default 5,000)", "concurrency": "visitors at once"})
-def soak(c: Context, leads: int = 5000, concurrency: int = 32) -> None:
+@task(help={"leads": "how many leads (default 5,000)", "concurrency": "visitors at once",
+            "cluster": "on a three-node RabbitMQ cluster of its own, killing nodes"})
+def soak(c: Context, leads: int = 5000, concurrency: int = 32, cluster: bool = False) -> None:
     """Chaos soak: leads through the real pipeline while it breaks, then the accounting."""
-    c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency}", pty=False)
+    c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency}"
+          + (" --cluster" if cluster else ""), pty=False)
 
 
 @task(help={"min_age": "re-drive temporary failures dead this long (default 1h)",

@@ -8,6 +8,12 @@ times out on 5%. About 2% of the leads use the CRM's reject domain: those
 must end in the dead-letter queue. The client retries like the page's
 outbox: the same Idempotency-Key until a 202, with backoff.
 
+`--cluster` runs it on a three-node RabbitMQ cluster of its own
+(devtools/cluster.py; the node on 5672 is not touched), with every
+`AMQP_URL` listing the three nodes, and kills nodes instead of closing
+connections: at 35% the node the proxy is on (kill -9), at 60% the node
+leading the work queue (kill -9), each started again at once.
+
 Exit status 0 only when lost = 0, duplicate CRM records = 0 and every lead
 is where it belongs.
 """
@@ -24,17 +30,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from devtools import rabbit
+from devtools.cluster import Cluster, ClusterError, Node
 from devtools.net import free_port
 from devtools.procs import Service
+from leadline.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
 REJECT_DOMAIN = "reject.test"
@@ -86,14 +97,28 @@ async def submit(session: aiohttp.ClientSession, url: str, i: int, tally: Tally)
         delay = min(delay * 2, 2.0)
 
 
-async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -> int:
+def start_cluster() -> Cluster | None:
+    cluster = Cluster()
+    print("soak: starting a three-node RabbitMQ cluster ...", file=sys.stderr, flush=True)
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        print(f"soak: the cluster did not start: {exc}", file=sys.stderr)
+        return None
+    print(f"soak: cluster up in {cluster.boot_seconds:.1f}s: "
+          + ", ".join(str(n) for n in cluster.nodes), file=sys.stderr, flush=True)
+    return cluster
+
+
+async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float,
+              cluster: Cluster | None = None) -> int:
     started = time.monotonic()
-    if shutil.which("rabbitmqctl") is None:
+    if cluster is None and shutil.which("rabbitmqctl") is None:
         print("soak: needs rabbitmqctl (the broker's own CLI) to make a vhost and drop connections",
               file=sys.stderr)
         return 2
-    vhost = rabbit.create_vhost()
-    amqp_url = rabbit.url_for_vhost(rabbit.base_url(), vhost)
+    vhost = rabbit.create_vhost() if cluster is None else "/"
+    amqp_url = rabbit.url_for_vhost(rabbit.base_url(), vhost) if cluster is None else cluster.amqp_url()
     log_dir = Path(tempfile.mkdtemp(prefix="leadline-soak-"))
     ports = {"proxy": free_port(), "crm": free_port()}
     common = {"AMQP_URL": amqp_url, "QUEUE_PREFIX": "soak", "LOG_LEVEL": "WARNING"}
@@ -128,12 +153,29 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
             def drop_connections() -> None:
                 rabbit.close_connections(vhost, "soak: chaos")
 
-            chaos_points = [
+            chaos_points: list[tuple[float, str, Callable[[], str | None]]] = [
                 (0.20, "worker SIGKILLed and restarted", crash_worker),
                 (0.35, "broker closed every connection", drop_connections),
                 (0.50, "proxy restarted", restart_proxy),
                 (0.70, "worker SIGKILLed and restarted", crash_worker),
             ]
+            restarts: NodeRestarts | None = None
+            if cluster is not None:
+                nodes = cluster
+                restarts = node_restarts = NodeRestarts(cluster)
+
+                def kill_proxys_node() -> str:
+                    # our own proxy on loopback
+                    with urllib.request.urlopen(f"{proxy_url}/readyz", timeout=5) as answer:  # noqa: S310
+                        node = nodes.node_at(json.loads(answer.read())["node"])
+                    return node_restarts.kill(node)
+
+                def kill_leader() -> str:
+                    return node_restarts.kill(nodes.leader_of(Topology(prefix="soak").work_queue))
+
+                chaos_points[1] = (0.35, "kill -9 of the proxy's node, started again", kill_proxys_node)
+                chaos_points.insert(3, (0.60, "kill -9 of the work queue's leader, started again",
+                                        kill_leader))
 
             submitted = asyncio.Event()
 
@@ -144,8 +186,9 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
                     while len(tally.accepted) < share * leads and not submitted.is_set():  # noqa: ASYNC110
                         await asyncio.sleep(0.02)  # polling a counter the submitters bump
                     at, began = len(tally.accepted), time.monotonic()
-                    await asyncio.to_thread(action)
-                    tally.chaos.append(f"at {at} accepted: {what} ({time.monotonic() - began:.1f}s)")
+                    detail = await asyncio.to_thread(action)
+                    tally.chaos.append(f"at {at} accepted: {what}" + (f" [{detail}]" if detail else "")
+                                       + f" ({time.monotonic() - began:.1f}s)")
 
             monkey = asyncio.create_task(chaos_monkey())
             semaphore = asyncio.Semaphore(concurrency)
@@ -162,6 +205,8 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
             submitted_at = time.monotonic()
             submitted.set()
             await monkey
+            if restarts is not None:
+                tally.chaos.extend(await asyncio.to_thread(restarts.join))
 
             # Quiet: every accepted lead is in the CRM or the dead-letter queue, and stays so.
             in_crm: Counter[str] = Counter()
@@ -176,15 +221,20 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
                 await asyncio.sleep(1)
             async with session.get(f"{crm_url}/_stats") as answer:
                 crm_stats = await answer.json()
+            if cluster is not None and not tally.accepted <= (set(in_crm) | dead):
+                # where the missing leads wait, for the post-mortem
+                for row in await asyncio.to_thread(cluster.queues):
+                    tally.chaos.append(f"queue {json.dumps(row)}")
     finally:
         for proc in reversed(procs):
             proc.stop()
-        rabbit.delete_vhost(vhost)
+        if cluster is None:
+            rabbit.delete_vhost(vhost)
 
     lost = tally.accepted - set(in_crm) - dead
     duplicates = sum(n - 1 for n in in_crm.values() if n > 1)
     misplaced = (tally.rejected_domain & set(in_crm)) | ((tally.accepted - tally.rejected_domain) & dead)
-    print("\nLeadline chaos soak")
+    print("\nLeadline chaos soak" + (" on a three-node RabbitMQ cluster" if cluster is not None else ""))
     print(f"  leads submitted          {leads} ({rate:g}/s, at most {concurrency} at once)")
     for line in tally.chaos:
         print(f"  chaos                    {line}")
@@ -206,6 +256,43 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float) -
     return 0 if ok else 1
 
 
+class NodeRestarts:
+    """kill -9 a node and start it again in the background, one node down at a
+    time: the chaos goes on meanwhile, and a majority of the three stays up."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.pending: threading.Thread | None = None
+        self.done: list[str] = []
+
+    def kill(self, node: Node) -> str:
+        waited = self._wait()
+        self.cluster.kill(node)
+        killed_at = time.monotonic()
+
+        def restart() -> None:
+            self.cluster.start_node(node)
+            self.done.append(f"{node.name} started again, running {time.monotonic() - killed_at:.1f}s "
+                             "after its kill")
+
+        self.pending = threading.Thread(target=restart, name=f"restart-{node.name}")
+        self.pending.start()
+        return f"{node.name}" + (f", after waiting {waited:.1f}s for the last one to come back" if waited
+                                 else "")
+
+    def _wait(self) -> float:
+        began = time.monotonic()
+        if self.pending is not None:
+            self.pending.join()
+            self.pending = None
+            return time.monotonic() - began
+        return 0.0
+
+    def join(self) -> list[str]:
+        self._wait()
+        return self.done
+
+
 def dead_letter_ids(amqp_url: str) -> set[str]:
     done = subprocess.run([sys.executable, "-m", "worker", "dlq", "list", "--json"], cwd=ROOT,
                           env={**os.environ, "AMQP_URL": amqp_url, "QUEUE_PREFIX": "soak"},
@@ -222,10 +309,20 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=250.0, help="new visitors per second")
     parser.add_argument("--quiet-timeout", type=float, default=300.0,
                         help="seconds to wait for every lead to settle")
+    parser.add_argument("--cluster", action="store_true",
+                        help="on a three-node RabbitMQ cluster of its own, killing nodes")
     args = parser.parse_args()
     if args.leads < 10:
         parser.error("--leads must be at least 10")
-    return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout))
+    if not args.cluster:
+        return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout))
+    cluster = start_cluster()
+    if cluster is None:
+        return 2
+    try:
+        return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout, cluster))
+    finally:
+        cluster.teardown()
 
 
 if __name__ == "__main__":

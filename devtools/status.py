@@ -67,10 +67,11 @@ def _n(value: float | None) -> str:
     return "?" if value is None else f"{value:.0f}"
 
 
-async def _read(amqp_url: str, topology: Topology) -> list[QueueStat]:
+async def _read(amqp_url: str, topology: Topology) -> tuple[str, list[QueueStat]]:
+    """The node that answered (`AMQP_URL` may list a cluster's) and the queues."""
     connection = await connect_once(amqp_url, name="leadline-status")
     try:
-        return await read_queue_stats(connection, topology)
+        return redact_url(str(connection.url)), await read_queue_stats(connection, topology)
     finally:
         await connection.close()
 
@@ -88,14 +89,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         delays_text = env.get("RETRY_DELAYS", "")
         delays = config.parse_durations("RETRY_DELAYS", delays_text) if delays_text.strip() \
             else DEFAULT_RETRY_DELAYS
-        stats = asyncio.run(_read(amqp_url, Topology(prefix=prefix, retry_delays=delays)))
+        node, stats = asyncio.run(_read(amqp_url, Topology(prefix=prefix, retry_delays=delays)))
     except ConfigError as exc:
         print(f"status: {exc}", file=sys.stderr)
         return 2
     except LeadlineError as exc:
         print(f"status: {exc}", file=sys.stderr)
         return 1
-    print(f"broker {redact_url(amqp_url)}  prefix {prefix}")
+    nodes = len(config.amqp_urls(amqp_url))
+    print(f"broker {node}" + (f" (one of {nodes} nodes in AMQP_URL)" if nodes > 1 else "")
+          + f"  prefix {prefix}")
     print(render(stats, fetch(args.proxy_metrics), fetch(args.worker_metrics)))
     return 0
 

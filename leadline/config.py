@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from leadline.errors import ConfigError
 
@@ -76,11 +76,66 @@ def parse_bool(setting: str, text: str) -> bool:
     raise ConfigError(setting, f"{text!r} is not one of true/false/yes/no/on/off/1/0")
 
 
+def amqp_urls(text: str) -> list[str]:
+    """The entries of an `AMQP_URL`: one URL, or the nodes of a cluster separated by commas."""
+    return [entry.strip() for entry in text.split(",") if entry.strip()]
+
+
+def redact_url(text: str) -> str:
+    """The URL (or each URL of a list) without its password, for messages and logs."""
+    return ",".join(_redact_one(url) for url in amqp_urls(text))
+
+
+def _redact_one(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        password, port = parts.password, parts.port
+    except ValueError:  # a malformed port: say nothing of what follows the scheme
+        return f"{parts.scheme}://***" if parts.scheme else "***"
+    if password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def node_address(url: str) -> str:
+    """`host:port` of one broker URL: how logs and the `node` metric label name a node."""
+    parts = urlsplit(url)
+    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+    return f"{parts.hostname}:{port}"
+
+
 def parse_amqp_url(setting: str, text: str) -> str:
-    parts = urlsplit(text.strip())
-    if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
-        raise ConfigError(setting, f"must be an amqp:// or amqps:// URL with a host, got {text!r}")
-    return text.strip()
+    """One broker URL, or several separated by commas (the nodes of one cluster).
+
+    Every entry is checked; the answer is the entries joined by commas, without
+    blanks or repeats. The entries must name one vhost: the nodes of a cluster
+    share their vhosts, and a client must reach the same queues on any of them.
+    """
+    urls = list(dict.fromkeys(amqp_urls(text)))
+    if not urls:
+        raise ConfigError(setting, "needs an amqp:// or amqps:// URL (several, comma-separated, "
+                          "for the nodes of a cluster)")
+    first_vhost: str | None = None
+    for i, url in enumerate(urls, start=1):
+        where = f"entry {i} of {len(urls)} " if len(urls) > 1 else ""
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - parsing it is the check
+        except ValueError:
+            raise ConfigError(setting, f"{where}has no valid port: {redact_url(url)!r}") from None
+        if parts.scheme not in {"amqp", "amqps"} or not parts.hostname or " " in url:
+            raise ConfigError(setting, f"{where}must be an amqp:// or amqps:// URL with a host, "
+                              f"got {redact_url(url)!r}")
+        vhost = parts.path[1:] or "/"
+        if first_vhost is None:
+            first_vhost = vhost
+        elif vhost != first_vhost:
+            raise ConfigError(setting, f"entry 1 names vhost {first_vhost!r} but entry {i} names "
+                              f"{vhost!r}: the nodes of one cluster share their vhosts, give every "
+                              "entry the same one")
+    return ",".join(urls)
 
 
 def parse_http_url(setting: str, text: str) -> str:

@@ -50,6 +50,7 @@ class GroupCommit:
     def __init__(self, broker: Broker, topology: Topology, *, timeout: float,
                  tracing_: tracing.Tracing | None = None, node: Callable[[], tuple[str | None, int | None]],
                  observe: Callable[[int, float], None] = lambda leads, seconds: None,
+                 failed: Callable[[BaseException], None] = lambda exc: None,
                  max_in_flight: int = MAX_IN_FLIGHT, max_leads: int = MAX_LEADS,
                  max_bytes: int = MAX_BYTES) -> None:
         self._broker = broker
@@ -58,6 +59,7 @@ class GroupCommit:
         self._tracing = tracing_
         self._node = node
         self._observe = observe  # (leads in the message, seconds to the confirm), for metrics
+        self._failed = failed  # a publish that failed (an unroutable one makes the owner redeclare)
         self._max_in_flight = max_in_flight
         self._max_leads = max_leads
         self._max_bytes = max_bytes
@@ -111,6 +113,7 @@ class GroupCommit:
             await self._broker.publish(body, exchange=exchange, routing_key=routing_key,
                                        properties=properties, timeout=timeout)
         except Exception as exc:
+            self._failed(exc)
             if span is not None:
                 tracing.fail(span, type(exc).__name__)
             for pending in batch:

@@ -6,6 +6,8 @@ in one process without "duplicated timeseries" errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -37,10 +39,21 @@ class Metrics:
         self.broker_connects = Counter(
             "leadline_proxy_broker_connects", "Broker connections made (reconnects included).",
             registry=self.registry)
+        # A label of its own metric, not of broker_connected: min(broker_connected)
+        # is what the "proxy without broker" alert watches, one series per proxy.
+        self.broker_node = Gauge(
+            "leadline_proxy_broker_node",
+            "1 for the RabbitMQ node (host:port) the proxy is connected to, 0 for the others in AMQP_URL.",
+            ["node"], registry=self.registry)
+        self.broker_blocked = Gauge(
+            "leadline_proxy_broker_blocked",
+            "1 while RabbitMQ blocks the proxy's publishing (a memory or disk alarm).",
+            registry=self.registry)
 
         # labels() takes a lock and a dict lookup per call; the children are few.
         self._accepted: dict[str, Counter] = {}
         self._refused: dict[str, Counter] = {}
+        self._nodes: set[str] = set()
 
     def accept(self, form: str) -> None:
         child = self._accepted.get(form)
@@ -58,6 +71,22 @@ class Metrics:
         self.broker_connected.set(1 if connected else 0)
         if connected:
             self.broker_connects.inc()
+
+    def set_broker_nodes(self, nodes: Iterable[str]) -> None:
+        """Every node the proxy may use, at 0 until it connects to one."""
+        self._nodes.update(nodes)
+        self.set_broker_node(None)
+
+    def set_broker_node(self, node: str | None) -> None:
+        """The node connected to now (None: none)."""
+        if node is not None:
+            self._nodes.add(node)
+        for known in self._nodes:
+            self.broker_node.labels(known).set(1 if known == node else 0)
+
+    def watch_blocked(self, blocked: Callable[[], bool]) -> None:
+        """Read `blocked` at every scrape."""
+        self.broker_blocked.set_function(lambda: 1.0 if blocked() else 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -166,10 +166,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if request.app[PUBLISHER].ready:
-        return responses.json_answer(200, {"status": "ready"})
-    return responses.refused(503, "not connected to RabbitMQ",
-                             {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+    """Ready: connected to a node that takes publishes; the body names the node."""
+    publisher = request.app[PUBLISHER]
+    if not publisher.ready:
+        return responses.refused(503, "not connected to RabbitMQ",
+                                 {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+    if publisher.blocked:
+        return responses.json_answer(503, {
+            "status": "blocked",
+            "message": "RabbitMQ is blocking publishers (a memory or disk alarm): "
+                       "submissions are answered 503 until it clears",
+            "node": publisher.broker.node}, {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+    return responses.json_answer(200, {"status": "ready", "node": publisher.broker.node})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import aiormq
 import pytest
@@ -15,6 +16,7 @@ from leadline.broker import Broker, backoff_delay, connect_once, redact_url
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
 from leadline.message import lead_properties
 from leadline.topology import Topology, declare_for_publishing
+from tests.proxy.relay import FreezableRelay
 from tests.support import rabbit
 from tests.support.ports import free_port
 
@@ -121,6 +123,138 @@ async def test_connect_once_fails_fast_with_one_line_and_no_password() -> None:
     assert redact_url(url).startswith("amqp://guest:***@127.0.0.1")
 
 
+async def test_connect_once_tries_every_node_and_names_each_that_failed(amqp_url: str) -> None:
+    dead = [_with_port(amqp_url, free_port()) for _ in range(2)]
+    connection = await connect_once(",".join([*dead, amqp_url]), name="cli", timeout=2)
+    await connection.close()
+    with pytest.raises(BrokerUnavailable) as caught:
+        await connect_once(",".join(dead), name="cli", timeout=2)
+    message = str(caught.value)
+    assert all(f":{urlsplit(u).port}/" in message for u in dead)
+    assert "guest:guest" not in message
+    assert "\n" not in message
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{port}"))
+
+
+@pytest.fixture
+async def second_address() -> AsyncIterator[FreezableRelay]:
+    """The same broker on a second port: a "node" that can be cut or frozen."""
+    relay = FreezableRelay("127.0.0.1", urlsplit(rabbit.base_url()).port or 5672)
+    await relay.start()
+    yield relay
+    relay.thaw()
+    await relay.close()
+
+
+async def test_a_node_that_refuses_connections_is_passed_over_for_the_next(
+    amqp_url: str, topology: Topology
+) -> None:
+    down = _with_port(amqp_url, free_port())
+    nodes: list[str | None] = []
+    owner = Broker(f"{down},{amqp_url}", name="failover", backoff=(0.05,), on_node=nodes.append)
+    await owner.start()
+    try:
+        assert await owner.wait_connected(10)
+        up = f"127.0.0.1:{urlsplit(amqp_url).port}"
+        assert owner.node == up
+        assert owner.nodes == (f"127.0.0.1:{urlsplit(down).port}", up)
+        assert nodes == [up]
+    finally:
+        await owner.stop()
+    assert nodes == [up, None]
+
+
+async def test_clients_start_at_a_random_node_so_they_spread(
+    amqp_url: str, second_address: FreezableRelay
+) -> None:
+    url = f"{amqp_url},{_with_port(amqp_url, second_address.port)}"
+    owners = [Broker(url, name=f"spread-{i}") for i in range(16)]
+    try:
+        await asyncio.gather(*(o.start() for o in owners))
+        assert all(await asyncio.gather(*(o.wait_connected(10) for o in owners)))
+        assert len({o.node for o in owners}) == 2, "16 clients all chose the same node"
+    finally:
+        await asyncio.gather(*(o.stop() for o in owners))
+
+
+async def test_a_lost_node_is_left_for_the_next_one(
+    amqp_url: str, topology: Topology, second_address: FreezableRelay
+) -> None:
+    relayed = _with_port(amqp_url, second_address.port)
+    owner = Broker(f"{relayed},{amqp_url}", name="lost", backoff=(0.05,))
+    owner._next = 0  # start on the relay, to lose it
+    await owner.start()
+    try:
+        assert await owner.wait_connected(10)
+        assert owner.node == f"127.0.0.1:{second_address.port}"
+        await second_address.close()  # the "node" dies: every connection through it drops
+        for _ in range(100):
+            if owner.connected and owner.node == f"127.0.0.1:{urlsplit(amqp_url).port}":
+                break
+            await asyncio.sleep(0.05)
+        assert owner.node == f"127.0.0.1:{urlsplit(amqp_url).port}"
+        assert owner.connects == 2
+    finally:
+        await owner.stop()
+
+
+async def test_a_node_that_stops_answering_is_left_within_the_probe_timeout(
+    amqp_url: str, topology: Topology, second_address: FreezableRelay
+) -> None:
+    async def declare(channel: AbstractChannel) -> None:
+        await declare_for_publishing(channel, topology)
+
+    relayed = _with_port(amqp_url, second_address.port)
+    owner = Broker(f"{relayed},{amqp_url}", name="hung", on_channel=declare, backoff=(0.05,),
+                   probe_interval=0.2, probe_timeout=0.5)
+    owner._next = 0
+    await owner.start()
+    try:
+        assert await owner.wait_connected(10)
+        second_address.freeze()  # the socket stays open, nothing comes back: a hung node
+        loop = asyncio.get_running_loop()
+        frozen_at = loop.time()
+        with pytest.raises(PublishNotConfirmed, match=r"no confirm within 0\.3s"):
+            await owner.publish(b"{}", exchange=topology.work_exchange,
+                                routing_key=topology.routing_key("lead"), properties=_props(), timeout=0.3)
+        for _ in range(100):
+            if owner.connected and owner.node == f"127.0.0.1:{urlsplit(amqp_url).port}":
+                break
+            await asyncio.sleep(0.05)
+        left_after = loop.time() - frozen_at
+        assert owner.node == f"127.0.0.1:{urlsplit(amqp_url).port}"
+        assert left_after < 3.0, f"took {left_after:.1f}s to leave a hung node"
+        await owner.publish(b"{}", exchange=topology.work_exchange,
+                            routing_key=topology.routing_key("lead"), properties=_props(), timeout=5)
+    finally:
+        await owner.stop()
+
+
+async def test_an_idle_healthy_connection_is_probed_without_being_dropped(
+    amqp_url: str, topology: Topology
+) -> None:
+    owner = Broker(amqp_url, name="probed", probe_interval=0.05, probe_timeout=2.0)
+    await owner.start()
+    try:
+        assert await owner.wait_connected(10)
+        await asyncio.sleep(0.6)  # a dozen probes
+        assert owner.connected
+        assert owner.connects == 1
+    finally:
+        await owner.stop()
+
+
+async def test_blocked_reads_the_event_aiormq_keeps_for_connection_blocked() -> None:
+    # Guards Broker.blocked against an aiormq upgrade renaming its private event:
+    # the alarm itself is proven on the cluster (tests/cluster/test_alarms.py).
+    connection = aiormq.Connection("amqp://guest:guest@127.0.0.1:1/")
+    assert isinstance(getattr(connection, "_Connection__connection_unblocked", None), asyncio.Event)
+
+
 async def test_connection_error_types_are_what_aiormq_raises() -> None:
     # Guards TRANSIENT_ERRORS against an aiormq upgrade renaming its errors.
     assert issubclass(aiormq.exceptions.ConnectionClosed, aiormq.exceptions.AMQPConnectionError)
@@ -135,6 +269,26 @@ async def test_a_nacked_publish_is_not_confirmed(broker: Broker) -> None:
     with pytest.raises(PublishNotConfirmed, match="nack"):
         await broker.publish(b"{}", exchange="", routing_key=queue, properties=_props(), timeout=5)
     assert broker.connected
+
+
+async def test_after_a_nack_the_next_publish_goes_on_a_fresh_channel(
+    broker: Broker, topology: Topology
+) -> None:
+    # A channel opened while a quorum queue had no leader keeps getting nacks
+    # (seen on the cluster); a fresh one does not. The owner's channel stays.
+    owners_channel = broker.channel
+    queue = f"full-{id(broker)}"
+    await broker.channel.queue_declare(queue, auto_delete=True,
+                                       arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+    for _ in range(2):
+        with pytest.raises(PublishNotConfirmed, match="nack"):
+            await broker.publish(b"{}", exchange="", routing_key=queue, properties=_props(), timeout=5)
+    await broker.publish(b"{}", exchange=topology.work_exchange, routing_key=topology.routing_key("lead"),
+                         properties=_props(), timeout=5)
+    assert broker.channels_replaced == 2
+    assert broker.channel is owners_channel
+    assert not owners_channel.is_closed
+    assert broker.connects == 1
 
 
 async def test_a_connection_lost_soon_after_it_came_up_reconnects_with_backoff_not_at_once(

@@ -61,3 +61,38 @@ def test_numbers_refuse_nan_and_out_of_range() -> None:
         config.parse_float("CRM_TIMEOUT", "nan")
     with pytest.raises(ConfigError, match="MAX_ATTEMPTS: must be at least 1"):
         config.parse_int("MAX_ATTEMPTS", "0", minimum=1)
+
+
+def test_amqp_url_takes_the_nodes_of_a_cluster_and_normalises_the_list() -> None:
+    text = " amqp://u:p@a:5672/leads , amqps://u:p@b.example/leads,,amqp://u:p@a:5672/leads "
+    assert config.parse_amqp_url("AMQP_URL", text) == "amqp://u:p@a:5672/leads,amqps://u:p@b.example/leads"
+    assert config.amqp_urls("amqp://a/,amqp://b/") == ["amqp://a/", "amqp://b/"]
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("amqp://u:s3cret@a:5672/,http://u:s3cret@b/", "entry 2 of 2 must be an amqp:// or amqps:// URL"),
+    ("amqp://u:s3cret@a:5672/,amqp://u:s3cret@b:56x2/", "entry 2 of 2 has no valid port"),
+    ("amqp://u:s3cret@a:5672/,amqp:///", "entry 2 of 2 must be an amqp:// or amqps:// URL with a host"),
+    (" , ", "needs an amqp:// or amqps:// URL"),
+    ("amqp://u:s3cret@a/leads,amqp://u:s3cret@b/", "entry 1 names vhost 'leads' but entry 2 names '/'"),
+])
+def test_a_bad_amqp_url_entry_is_named_in_one_line_without_its_password(text: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.parse_amqp_url("AMQP_URL", text)
+    message = str(caught.value)
+    assert message.startswith("AMQP_URL: ")
+    assert says in message
+    assert "s3cret" not in message
+    assert "\n" not in message
+
+
+def test_redact_url_hides_the_password_of_every_node() -> None:
+    text = "amqp://guest:one@a:5672/v,amqps://guest:two@b/v,amqp://c/"
+    assert config.redact_url(text) == "amqp://guest:***@a:5672/v,amqps://guest:***@b/v,amqp://c/"
+    assert config.redact_url("amqp://u:pw@h:bad/") == "amqp://***"
+
+
+def test_node_address_is_host_and_port_with_the_scheme_default() -> None:
+    assert config.node_address("amqp://u:p@10.0.0.5/v") == "10.0.0.5:5672"
+    assert config.node_address("amqps://u:p@mq.example.com/v") == "mq.example.com:5671"
+    assert config.node_address("amqp://127.0.0.1:5681/") == "127.0.0.1:5681"

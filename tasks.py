@@ -81,7 +81,7 @@ def lint(c: Context) -> None:
 
 # Test processes at once: most tests wait on the broker, a CRM fake or a browser,
 # so three share two cores well (the suite in a third of the time, measured);
-# the cluster tests go to one of them (`xdist_group`), which starts the cluster once.
+# a file goes to one of them, the cluster tests all to one (tests/conftest.py).
 TEST_PROCESSES = os.environ.get("TEST_PROCESSES", "3")
 
 
@@ -91,7 +91,7 @@ def test(c: Context, k: str = "", x: bool = False, serial: bool = False) -> None
     """Lint, types, then the whole suite against the real RabbitMQ and Chromium."""
     lint(c)
     opts = (f" -k {shlex.quote(k)}" if k else "") + (" -x" if x else "")
-    spread = "" if serial else f" -n {shlex.quote(TEST_PROCESSES)} --dist loadgroup"
+    spread = "" if serial else f" -n {shlex.quote(TEST_PROCESSES)}"
     c.run(f"{PY} -m pytest -q{spread}{opts}", pty=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,18 @@ def topology() -> Iterator[Topology]:
     yield names
     if _sweeper is not None:
         _sweeper.finished(names.prefix)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With several test processes (`./dev test`): a file's tests run in one of them, in order
+    (module-scoped fixtures, a browser, a console and its letters, start once and keep their
+    order), and every test under tests/cluster/ in the same one (the cluster starts once a run).
+    (xdist's own loadgroup cannot do it with pytest 9: it renames nodes in a way pytest 9 ignores.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/cluster/" if path.startswith("tests/cluster/") else path
+
+    return ByFile(config, log)

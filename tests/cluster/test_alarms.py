@@ -10,9 +10,9 @@ import time
 
 import orjson
 import pytest
-from leadline.status import metric_sum
 
 from devtools.cluster import Cluster
+from devtools.status import metric_sum
 from leadline.topology import Topology
 from tests.cluster.conftest import (
     ORIGIN,
@@ -28,8 +28,7 @@ from tests.cluster.conftest import (
 from tests.worker.conftest import fake_crm, make_lead, publish, running_worker, settings_for
 from worker.consumer import Worker
 
-# One xdist worker runs them all: the cluster starts once per run, in that worker.
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 async def post(client: Client, key: str) -> tuple[int, float]:

@@ -25,8 +25,7 @@ from tests.cluster.conftest import (
 )
 from tests.worker.conftest import fake_crm, running_worker, settings_for
 
-# One xdist worker runs them all: the cluster starts once per run, in that worker.
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 async def test_kill_9_of_a_node_mid_stream_loses_no_lead_answered_202(

@@ -13,6 +13,7 @@ import pytest
 from pamqp.commands import Basic
 
 from devtools.cluster import Cluster
+from leadline import batch
 from leadline.message import lead_properties
 from leadline.topology import Topology
 from tests.cluster.conftest import (
@@ -26,12 +27,11 @@ from tests.cluster.conftest import (
 )
 from tests.worker.conftest import dead_letters, declare, publish_raw
 
-# One xdist worker runs them all: the cluster starts once per run, in that worker.
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 async def take_all(url: str, queue: str) -> Counter[str]:
-    """Every message in `queue` taken off it, counted by message id (= Idempotency-Key)."""
+    """Every lead in `queue` taken off it (a batch message's, each), counted by submission id."""
     connection = await aiormq.connect(url)
     try:
         channel = await connection.channel()
@@ -40,7 +40,10 @@ async def take_all(url: str, queue: str) -> Counter[str]:
             message = await channel.basic_get(queue, no_ack=True)
             if isinstance(message.delivery, Basic.GetEmpty):
                 return ids
-            ids[message.header.properties.message_id or ""] += 1
+            if batch.is_batch(message.header.properties):
+                ids.update(entry.id for entry in batch.decode(message.body))
+            else:
+                ids[message.header.properties.message_id or ""] += 1
     finally:
         await connection.close()
 

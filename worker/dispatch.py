@@ -2,9 +2,9 @@
 
 Leads wait in one queue in arrival order. A call starts when a call slot is
 free and the rate limiter would let it start; while fewer leads than a batch
-are waiting and more may still come, it lingers up to CRM_BATCH_LINGER after
-the oldest waiting lead arrived (under a binding rate limit the wait for the
-limiter fills the batch on its own). Two leads with one `key` (one person in
+are waiting and more may still come, it lingers until no lead arrived for
+CRM_BATCH_LINGER (under a binding rate limit the wait for the limiter fills
+the batch on its own). Two leads with one `key` (one person in
 HubSpot, one submission anywhere) never share a call nor run in two calls at
 once: the later waits, so that the CRM sees them in order.
 
@@ -15,6 +15,7 @@ worker, which settles every lead (ack, retry tier, dead letter, pause).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter, deque
@@ -27,6 +28,9 @@ from worker.crm.http import CALL_SPANS
 from worker.crm.ratelimit import WindowLimiter
 
 log = logging.getLogger("leadline.worker")
+
+# A batch lingers for company at most this many CRM_BATCH_LINGERs in all.
+LINGER_CAP = 10
 
 
 class HasLead(Protocol):
@@ -170,16 +174,24 @@ class Dispatcher(Generic[T]):
         return batch
 
     async def _linger(self) -> None:
-        if self.linger <= 0 or self.batch_size <= 1:
+        """While fewer than a batch wait and more may come: until none came for `linger`.
+
+        Quiet for `linger` ends it, so a lone lead waits that long at most; while
+        leads keep arriving (a worker filling its prefetch, a burst) the batch
+        fills up, up to LINGER_CAP lingers: under a rate limit, a call spent on
+        a half batch is a call the window does not give back.
+        """
+        if self.linger <= 0 or self.batch_size <= 1 or not self._waiting:
             return
-        deadline = self._waiting[0].since + self.linger if self._waiting else 0.0
-        while (len(self._waiting) < self.batch_size and self._more_may_come()
-               and (left := deadline - time.monotonic()) > 0 and not self._paused):
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), left)
-            except TimeoutError:
+        cap = self._waiting[0].since + LINGER_CAP * self.linger
+        while len(self._waiting) < self.batch_size and self._more_may_come() and not self._paused:
+            now = time.monotonic()
+            left = min(self._waiting[-1].since + self.linger, cap) - now
+            if left <= 0:
                 break
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
         self._wake.set()  # whatever woke us may matter to the outer loop too
 
     def _call_done(self, call: asyncio.Task[None]) -> None:

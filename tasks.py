@@ -128,10 +128,12 @@ def status(c: Context) -> None:
 
 
 @task(help={"leads": "how many leads (default 5,000)", "concurrency": "visitors at once",
-            "cluster": "on a three-node RabbitMQ cluster of its own, killing nodes"})
-def soak(c: Context, leads: int = 5000, concurrency: int = 32, cluster: bool = False) -> None:
+            "cluster": "on a three-node RabbitMQ cluster of its own, killing nodes",
+            "crm": "webhook (default) or hubspot: the fake the worker writes to"})
+def soak(c: Context, leads: int = 5000, concurrency: int = 32, cluster: bool = False,
+         crm: str = "webhook") -> None:
     """Chaos soak: leads through the real pipeline while it breaks, then the accounting."""
-    c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency}"
+    c.run(f"{PY} -m benchmarks.soak --leads {leads} --concurrency {concurrency} --crm {shlex.quote(crm)}"
           + (" --cluster" if cluster else ""), pty=False)
 
 

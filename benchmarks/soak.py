@@ -110,8 +110,41 @@ def start_cluster() -> Cluster | None:
     return cluster
 
 
+HUBSPOT_TOKEN = "soak-token"  # noqa: S105 - the fake's credential
+
+
+async def crm_records(session: aiohttp.ClientSession, crm_url: str, crm: str) -> tuple[Counter[str], int]:
+    """(records per submission id, duplicate records) as the CRM holds them.
+
+    The webhook fake keeps a record per Idempotency-Key; HubSpot one contact per
+    e-mail (each soak lead has its own), which carries the submission id.
+    """
+    if crm == "webhook":
+        async with session.get(f"{crm_url}/_leads") as answer:
+            ids = Counter(str(rec["id"]) for rec in await answer.json())
+        return ids, sum(n - 1 for n in ids.values() if n > 1)
+    async with session.get(f"{crm_url}/_state") as answer:
+        contacts = (await answer.json())["contacts"]
+    ids = Counter(str(c["properties"].get("leadline_submission_id", "")) for c in contacts)
+    emails = Counter(str(c["properties"].get("email", "")).lower() for c in contacts)
+    return ids, sum(n - 1 for n in ids.values() if n > 1) + sum(n - 1 for n in emails.values() if n > 1)
+
+
+def crm_set_up(crm: str, env: dict[str, str]) -> None:
+    """`crm setup` against a fake that fails 30% of calls: tried until it goes through."""
+    if crm == "webhook":
+        return
+    for _ in range(20):
+        done = subprocess.run([sys.executable, "-m", "worker", "crm", "setup"], cwd=ROOT,
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+                              check=False)
+        if done.returncode == 0:
+            return
+    raise RuntimeError(f"crm setup failed: {done.stdout}{done.stderr}")
+
+
 async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float,
-              cluster: Cluster | None = None) -> int:
+              cluster: Cluster | None = None, crm_kind: str = "webhook") -> int:
     started = time.monotonic()
     if cluster is None and shutil.which("rabbitmqctl") is None:
         print("soak: needs rabbitmqctl (the broker's own CLI) to make a vhost and drop connections",
@@ -122,9 +155,13 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float,
     log_dir = Path(tempfile.mkdtemp(prefix="leadline-soak-"))
     ports = {"proxy": free_port(), "crm": free_port()}
     common = {"AMQP_URL": amqp_url, "QUEUE_PREFIX": "soak", "LOG_LEVEL": "WARNING"}
+    vendor = [] if crm_kind == "webhook" else ["--vendor", crm_kind, "--token", HUBSPOT_TOKEN]
     crm = Service("crm", ["-m", "worker.fakecrm", "--port", str(ports["crm"]), "--fail-rate", "0.3",
-                          "--timeout-rate", "0.05"], {}, log_dir)
-    worker_env = {**common, "CRM_URL": f"http://127.0.0.1:{ports['crm']}/leads", "CRM_TIMEOUT": "1",
+                          "--timeout-rate", "0.05", *vendor], {}, log_dir)
+    crm_env = ({"CRM_URL": f"http://127.0.0.1:{ports['crm']}/leads"} if crm_kind == "webhook" else
+               {"CRM": crm_kind, "HUBSPOT_API_URL": f"http://127.0.0.1:{ports['crm']}",
+                "HUBSPOT_TOKEN": HUBSPOT_TOKEN, "CRM_BATCH_LINGER": "50ms"})
+    worker_env = {**common, **crm_env, "CRM_TIMEOUT": "1",
                   "RETRY_DELAYS": "200ms,500ms,1s", "MAX_ATTEMPTS": "30", "WORKER_METRICS_PORT": "0",
                   "CRM_PROBE_INTERVAL": "1s",
                   "SHUTDOWN_GRACE": "5s"}
@@ -140,6 +177,7 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float,
             for proc in procs:
                 proc.start()
             await wait_http(session, f"{crm_url}/_stats")
+            await asyncio.to_thread(crm_set_up, crm_kind, worker_env)
             await wait_http(session, f"{proxy_url}/readyz")
 
             def crash_worker() -> None:
@@ -212,9 +250,9 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float,
             in_crm: Counter[str] = Counter()
             dead: set[str] = set()
             deadline = time.monotonic() + quiet_timeout
+            duplicates = 0
             while time.monotonic() < deadline:
-                async with session.get(f"{crm_url}/_leads") as answer:
-                    in_crm = Counter(str(rec["id"]) for rec in await answer.json())
+                in_crm, duplicates = await crm_records(session, crm_url, crm_kind)
                 dead = await asyncio.to_thread(dead_letter_ids, amqp_url)
                 if tally.accepted <= (set(in_crm) | dead):
                     break
@@ -232,9 +270,9 @@ async def run(leads: int, concurrency: int, rate: float, quiet_timeout: float,
             rabbit.delete_vhost(vhost)
 
     lost = tally.accepted - set(in_crm) - dead
-    duplicates = sum(n - 1 for n in in_crm.values() if n > 1)
     misplaced = (tally.rejected_domain & set(in_crm)) | ((tally.accepted - tally.rejected_domain) & dead)
-    print("\nLeadline chaos soak" + (" on a three-node RabbitMQ cluster" if cluster is not None else ""))
+    print("\nLeadline chaos soak" + (" on a three-node RabbitMQ cluster" if cluster is not None else "")
+          + (f", into the {crm_kind} fake (its batch API)" if crm_kind != "webhook" else ""))
     print(f"  leads submitted          {leads} ({rate:g}/s, at most {concurrency} at once)")
     for line in tally.chaos:
         print(f"  chaos                    {line}")
@@ -311,16 +349,20 @@ def main() -> int:
                         help="seconds to wait for every lead to settle")
     parser.add_argument("--cluster", action="store_true",
                         help="on a three-node RabbitMQ cluster of its own, killing nodes")
+    parser.add_argument("--crm", choices=("webhook", "hubspot"), default="webhook",
+                        help="the webhook fake (default) or the HubSpot fake (contacts upserted in batches)")
     args = parser.parse_args()
     if args.leads < 10:
         parser.error("--leads must be at least 10")
     if not args.cluster:
-        return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout))
+        return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout,
+                               crm_kind=args.crm))
     cluster = start_cluster()
     if cluster is None:
         return 2
     try:
-        return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout, cluster))
+        return asyncio.run(run(args.leads, args.concurrency, args.rate, args.quiet_timeout, cluster,
+                               crm_kind=args.crm))
     finally:
         cluster.teardown()
 

@@ -6,6 +6,7 @@ letter and the domain, enough to tell leads apart without exposing them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -52,10 +53,49 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The JSON handler; lines from `line()` written in bursts (one write a loop turn).
+
+    A request's log line is one `write` system call otherwise, on every
+    request's path. Lines wait at most until the event loop's next turn, and
+    any other record (a warning, an error) writes the waiting ones first, so
+    the order of lines is kept.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def add_line(self, text: str) -> None:
+        self._pending.append(text)
+        if self._scheduled:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop: write now
+            self.flush()
+            return
+        self._scheduled = True
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._pending:
+            lines, self._pending = self._pending, []
+            with self.lock or _NO_LOCK, contextlib.suppress(OSError, ValueError):
+                self.stream.write(self.terminator.join(lines) + self.terminator)
+        super().flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pending:
+            self.flush()
+        super().emit(record)
+
+
 def configure(level: str = "INFO") -> None:
     """Send JSON lines to stderr; called once by each program's entry point."""
     global _json_handler
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonLines(sys.stderr)
     formatter = JsonFormatter()
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
@@ -89,7 +129,7 @@ def trace_id(traceparent: str | None) -> str | None:
 
 
 # The handler `configure` installed, for `line()`.
-_json_handler: logging.StreamHandler[Any] | None = None
+_json_handler: JsonLines | None = None
 
 
 def line(logger: logging.Logger, level: int, event: str, fields: dict[str, Any]) -> None:
@@ -118,10 +158,7 @@ def line(logger: logging.Logger, level: int, event: str, fields: dict[str, Any])
                              "level": _LEVELS.get(logging.getLevelName(level)) or str(level).lower(),
                              "logger": logger.name, "event": event}
     entry.update(fields)
-    text = orjson.dumps(entry, default=str).decode()
-    # a closed stderr is tolerated, as logging itself does
-    with handler.lock or _NO_LOCK, contextlib.suppress(OSError, ValueError):
-        handler.stream.write(text + handler.terminator)
+    handler.add_line(orjson.dumps(entry, default=str).decode())
 
 
 class _NoLock:

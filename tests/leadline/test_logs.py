@@ -74,3 +74,36 @@ def test_the_fast_request_line_is_the_line_logging_would_write() -> None:
     expected = {"level": "info", "logger": "leadline.proxy.access", "event": "request", **fields}
     assert fast == slow == filtered == expected
     assert len(fast_ts) == len(slow_ts) == len("2026-12-01T08:00:00.000Z")
+
+
+async def test_request_lines_go_out_in_one_write_a_loop_turn_and_keep_their_order_with_others() -> None:
+    import asyncio
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    writes: list[str] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    try:
+        logs.configure("INFO")
+        assert logs._json_handler is not None
+        logs._json_handler.setStream(Recorder())
+        logger = logging.getLogger("leadline.proxy.access")
+        for n in range(3):
+            logs.line(logger, logging.INFO, "request", {"n": n})
+        assert writes == []  # not yet: they wait for the loop's turn
+        await asyncio.sleep(0)
+        assert len(writes) == 1
+        assert [orjson.loads(t)["n"] for t in writes[0].splitlines()] == [0, 1, 2]
+        logs.line(logger, logging.INFO, "request", {"n": 3})
+        logging.getLogger("leadline.proxy").warning("broker lost")  # writes the waiting line first
+        events = [orjson.loads(t).get("n", t) for w in writes[1:] for t in w.splitlines()]
+        assert events[0] == 3
+    finally:
+        root.handlers[:], root.level = saved
+        logs._json_handler = None
+        logging.getLogger("aiormq").setLevel(logging.NOTSET)

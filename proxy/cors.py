@@ -8,6 +8,7 @@ present and not on the allowlist is refused (403) and gets no CORS headers.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 ALLOW_METHODS = "POST, OPTIONS"
@@ -19,6 +20,8 @@ MAX_AGE_SECONDS = "600"
 UNREADABLE = "unreadable"
 
 
+# Pages post from a handful of origins: each is parsed once, not on every request.
+@functools.lru_cache(maxsize=1024)
 def origin_of_url(url: str) -> str | None:
     """`https://Example.com/page?q` -> `https://example.com`; None if not an http(s) URL."""
     try:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 
 import uvloop
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from leadline import logs
 from leadline.errors import ConfigError
+from proxy import metrics
 from proxy.app import create_app
 from proxy.settings import Settings, parse_port, parse_workers
 from proxy.workers import Supervisor, reserve_port
@@ -60,16 +63,26 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except OSError as exc:
         print(f"proxy: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_PORT
-    with reserved:
-        port = reserved.getsockname()[1]
+    own_dir = None
+    if metrics.multiprocess_dir() is None:
+        own_dir = tempfile.mkdtemp(prefix="leadline-proxy-metrics-")
+        os.environ[metrics.MULTIPROCESS_DIR] = own_dir
+    try:
+        with reserved:
+            port = reserved.getsockname()[1]
 
-        def serve(slot: int) -> int:
-            reserved.close()  # the parent's; each worker binds a listening socket of its own
-            _serve(create_app(settings), settings, host, port, reuse_port=True)
-            return 0
+            def serve(slot: int) -> int:
+                reserved.close()  # the parent's; each worker binds a listening socket of its own
+                metrics.share_between_processes()  # one /metrics for all the workers
+                _serve(create_app(settings), settings, host, port, reuse_port=True)
+                return 0
 
-        return Supervisor(workers, serve, stop_timeout=settings.publish_timeout + 5,
-                          fatal_exit_codes=frozenset({EXIT_CONFIG})).run()
+            return Supervisor(workers, serve, stop_timeout=settings.publish_timeout + 5,
+                              fatal_exit_codes=frozenset({EXIT_CONFIG}),
+                              on_exit=metrics.forget_process).run()
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
 
 
 def _serve(app: web.Application, settings: Settings, host: str, port: int, *, reuse_port: bool) -> None:

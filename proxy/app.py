@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
@@ -12,7 +14,7 @@ from leadline.tracing import Tracing
 from proxy import openapi, views
 from proxy.cors import Cors
 from proxy.edge import edge, traced_edge
-from proxy.metrics import Metrics
+from proxy.metrics import Metrics, multiprocess_dir
 from proxy.publisher import Publisher
 from proxy.ratelimit import RateLimiter
 from proxy.settings import Settings
@@ -46,6 +48,7 @@ def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = N
     app.router.add_get("/openapi.json", openapi.handler(app[FORMS], settings))
     app.cleanup_ctx.append(_tracing)
     app.cleanup_ctx.append(_broker)
+    app.cleanup_ctx.append(_shared_metrics)
     return app
 
 
@@ -54,6 +57,21 @@ async def _tracing(app: web.Application) -> AsyncIterator[None]:
     tracing = app[TRACING].start()
     yield
     await tracing.shutdown()
+
+
+async def _shared_metrics(app: web.Application) -> AsyncIterator[None]:
+    """Sharing metrics with other workers: this one's live gauges kept fresh each second."""
+    async def refresh() -> None:
+        while True:
+            app[METRICS].refresh()
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(refresh()) if multiprocess_dir() is not None else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:

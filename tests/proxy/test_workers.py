@@ -25,7 +25,7 @@ LEAD = b'{"name":"Ada","email":"ada@example.com","consent":true}'
 
 
 def test_proxy_workers_reads_a_number_or_auto() -> None:
-    assert Settings.from_env({}).workers == 1
+    assert Settings.from_env({}).workers == cpu_count()  # the default: one per CPU
     assert Settings.from_env({"PROXY_WORKERS": "3"}).workers == 3
     assert Settings.from_env({"PROXY_WORKERS": "auto"}).workers == cpu_count()
 
@@ -161,3 +161,28 @@ def test_a_killed_parent_leaves_no_orphan(two_workers: tuple[Service, int]) -> N
     children = _children(service.proc.pid)
     service.kill()
     _wait_for(lambda: not any(_alive(child) for child in children))
+
+
+@pytest.mark.broker
+def test_two_workers_share_one_set_of_metrics_whichever_answers_the_scrape(
+    two_workers: tuple[Service, int],
+) -> None:
+    _service, port = two_workers
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(24)]
+    try:
+        for connection in connections:
+            assert _post(connection) == 202
+    finally:
+        for connection in connections:
+            connection.close()
+    scrapes = []
+    for _ in range(8):  # fresh connections: the kernel spreads them over both workers
+        scrape = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            scrape.request("GET", "/metrics")
+            scrapes.append(scrape.getresponse().read().decode())
+        finally:
+            scrape.close()
+    for text in scrapes:
+        assert 'leadline_proxy_accepted_total{form="lead"} 24.0' in text
+        assert "leadline_proxy_broker_connected 1.0" in text

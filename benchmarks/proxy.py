@@ -61,8 +61,8 @@ CONCURRENCY = 64
 # The load generator: "raw" (a minimal keep-alive client) or "aiohttp" (its client
 # session, as before; it costs more CPU per request than either server).
 CLIENT = ["raw"]
-# PROXY_WORKERS for ours: one process per core of this 2-core machine (README).
-RECOMMENDED_WORKERS = "2"
+# PROXY_WORKERS for ours: its default, one process per CPU (README).
+RECOMMENDED_WORKERS = "auto"
 LEAD = {"name": "Ada Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
         "message": "We would like a demo of the pipeline.", "consent": True}
 
@@ -541,15 +541,16 @@ def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: 
 
 
 def _tracing_rows(off: Side, on: Side, exported: int) -> list[bench_results.Row]:
-    """Tracing on against off, in the same rounds; the spans the receiver got (2 per
-    accepted lead, plus the warm-up's, once the exporter caught up)."""
+    """Tracing on against off, in the same rounds; the spans the receiver got (a SERVER
+    span per request and a PRODUCER span per broker message, which group commit shares
+    among the leads it carries; the warm-up's too, once the exporter caught up)."""
     ratio = on.accepted_per_s / off.accepted_per_s
     warm = max(1000, on.requests // 10)
     print(f"tracing   {ratio:.2f}x throughput with tracing on; p50 {on.percentile(0.5):.2f} ms vs "
           f"{off.percentile(0.5):.2f} ms, p99 {on.percentile(0.99):.2f} ms vs {off.percentile(0.99):.2f} ms; "
           f"server CPU {on.cpu_us:.0f} vs {off.cpu_us:.0f} us/request (+{on.cpu_us - off.cpu_us:.0f}); "
-          f"the receiver got {exported:,} spans for {on.requests + warm:,} requests (2 per request: "
-          f"{exported / (2 * (on.requests + warm)):.0%} exported)", flush=True)
+          f"the receiver got {exported:,} spans for {on.requests + warm:,} requests (a SERVER span "
+          f"each, a PRODUCER span per message: {exported / (on.requests + warm):.2f} a request)", flush=True)
     return [
         bench_results.Row("proxy, tracing on (OTLP/HTTP, local receiver) vs off", "leads/s",
                           on.accepted_per_s, off.accepted_per_s, "", None),

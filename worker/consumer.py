@@ -128,7 +128,8 @@ class Worker:
         self.dispatcher.batch_sizes = self.metrics.crm_batch_size.observe
         self.dispatcher.call_spans = lambda batch: [ticket.span for ticket in batch]
         self.broker = Broker(settings.amqp_url, name="leadline-worker",
-                             on_channel=self._on_channel, on_state=self._on_state)
+                             on_channel=self._on_channel, on_state=self._on_state,
+                             on_node=self.metrics.set_broker_node)
         self.paused: Pause | None = None
         self._deliveries: set[Delivery] = set()
         self._consumer: tuple[AbstractChannel, str] | None = None

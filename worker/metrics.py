@@ -47,11 +47,22 @@ class Metrics:
             "leadline_worker_batches_split", "Redelivered batch messages split into single-lead messages",
             registry=r)
         self.connected = Gauge("leadline_worker_broker_connected", "1 while connected", registry=r)
+        self.broker_node = Gauge(
+            "leadline_worker_broker_node",
+            "1 for the RabbitMQ node (host:port) the worker is connected to, 0 for the others it knew",
+            ["node"], registry=r)
+        self._nodes: set[str] = set()
         self.republish_failures = Counter(
             "leadline_worker_republish_failures", "Retry/DLQ publishes not confirmed (left unacked)",
             registry=r)
         # `python -m worker dlq process`'s (worker/dlq_process.py): the worker exports them as 0.
         self.dlq = DlqMetrics(r)
+
+    def set_broker_node(self, node: str | None) -> None:
+        if node is not None:
+            self._nodes.add(node)
+        for known in self._nodes:
+            self.broker_node.labels(known).set(1 if known == node else 0)
 
     def set_paused(self, reason: str | None) -> None:
         for known in PAUSE_REASONS:

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from devtools.rabbit import pid_alive
+
 SBIN = Path(os.environ.get("LEADLINE_RABBITMQ_SBIN", "/usr/lib/rabbitmq/bin"))
 DIR_PREFIX = "leadline-cluster-"
 # rabbitmqctl and friends take their own distribution port from this range,
@@ -58,14 +60,6 @@ def _free_port(taken: set[int]) -> int:
             return port
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _parallel(action: Callable[[T], Any], items: Iterable[T]) -> None:
@@ -334,7 +328,7 @@ class Cluster:
         pid = node.pid
         with contextlib.suppress(ClusterError):
             self.ctl(node, "shutdown", timeout=60)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
             if not self._wait_gone(pid, 30):
                 os.kill(pid, signal.SIGKILL)
@@ -356,7 +350,7 @@ class Cluster:
     @staticmethod
     def _wait_gone(pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid):
+        while pid_alive(pid):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)  # reap it if it is ours
             if time.monotonic() > deadline:
@@ -504,7 +498,7 @@ def reap_stale() -> list[str]:
         names = ""
     for line in names.splitlines():
         match = _STALE_NAME.match(line.strip())
-        if not match or _pid_alive(int(match.group(2))):
+        if not match or pid_alive(int(match.group(2))):
             continue
         for pid in _listeners({int(match.group(3))}):
             if f"{DIR_PREFIX}{match.group(2)}-" in _cmdline(pid):
@@ -513,7 +507,7 @@ def reap_stale() -> list[str]:
                 removed.append(match.group(1))
     for path in Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"):
         owner = path.name[len(DIR_PREFIX):].split("-", 1)[0]
-        if owner.isdigit() and not _pid_alive(int(owner)):
+        if owner.isdigit() and not pid_alive(int(owner)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(str(path))
     return removed

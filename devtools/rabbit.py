@@ -70,11 +70,12 @@ def delete_stale_vhosts() -> None:
         if not name.startswith(VHOST_PREFIX):
             continue
         pid = name[len(VHOST_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             delete_vhost(name)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that id runs (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

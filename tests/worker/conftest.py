@@ -129,6 +129,14 @@ async def depth(amqp_url: str, queue: str) -> int:
         return int(ok.message_count or 0)
 
 
+async def queues_empty(amqp_url: str, topology: Topology) -> bool:
+    """Nothing ready in the work queue nor in any retry tier of `topology`."""
+    for queue in (topology.work_queue, *topology.retry_queues):
+        if await depth(amqp_url, queue):
+            return False
+    return True
+
+
 async def dead_letters(amqp_url: str, topology: Topology) -> list[DeadLetter]:
     connection = await aiormq.connect(amqp_url)
     try:

@@ -18,6 +18,7 @@ from tests.worker.conftest import (
     dead_letters,
     depth,
     make_lead,
+    queues_empty,
     running_worker,
     settings_for,
     wait_for,
@@ -47,13 +48,6 @@ async def publish_batch(amqp_url: str, topology: Topology, entries: list[batch.E
         assert isinstance(confirm, Basic.Ack)
 
 
-async def settled(amqp_url: str, topology: Topology) -> bool:
-    for queue in (topology.work_queue, *topology.retry_queues):
-        if await depth(amqp_url, queue):
-            return False
-    return True
-
-
 async def test_a_batch_of_several_forms_lands_lead_by_lead_and_is_acked_once(
     amqp_url: str, topology: Topology, crm: Crm
 ) -> None:
@@ -68,7 +62,7 @@ async def test_a_batch_of_several_forms_lands_lead_by_lead_and_is_acked_once(
         await wait_for(lambda: worker.in_flight == 0, 5, "the batch acked")
     finally:
         await worker.stop()
-    assert await settled(amqp_url, topology)
+    assert await queues_empty(amqp_url, topology)
     assert {sid for sid, _ in leads} | {"s-1"} == set(crm.state.leads)
     assert crm.state.leads["s-1"]["form"] == "survey"
     first = crm.state.leads[leads[0][0]]
@@ -95,7 +89,7 @@ async def test_a_poison_lead_inside_a_batch_is_dead_lettered_alone(
     assert letters[bad_sid].error_class == "InvalidLead"
     assert letters[bad_sid].form == "lead"
     assert orjson.loads(letters[bad_sid].body)["email"] == "nope"  # a single-lead letter, its own fields
-    assert await settled(amqp_url, topology)
+    assert await queues_empty(amqp_url, topology)
 
 
 async def test_a_lead_of_a_batch_that_fails_alone_retries_as_a_single_lead_message(
@@ -131,7 +125,7 @@ async def test_a_redelivered_batch_is_split_into_single_leads_and_each_lands_onc
         await wait_for(lambda: worker.in_flight == 0, 5, "the acks")
         assert worker.metrics.batches_split._value.get() == 1
     assert crm.state.stats.created == 5
-    assert await settled(amqp_url, topology)
+    assert await queues_empty(amqp_url, topology)
 
 
 async def test_a_body_that_is_not_a_batch_is_one_poison_letter(

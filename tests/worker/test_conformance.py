@@ -34,6 +34,7 @@ from tests.worker.conftest import (
     depth,
     make_lead,
     publish,
+    queues_empty,
     running_worker,
     settings_for,
     wait_for,
@@ -60,13 +61,6 @@ def settings(amqp_url: str, topology: Topology, fake: Fake, **overrides: Any) ->
     return replace(fake.settings(base), **overrides)
 
 
-async def drained(amqp_url: str, topology: Topology) -> bool:
-    for queue in (topology.work_queue, *topology.retry_queues):
-        if await depth(amqp_url, queue):
-            return False
-    return True
-
-
 async def test_a_redelivered_lead_makes_one_record(amqp_url: str, topology: Topology, fake: Fake) -> None:
     sid, fields = make_lead()
     others = [make_lead() for _ in range(3)]
@@ -75,7 +69,7 @@ async def test_a_redelivered_lead_makes_one_record(amqp_url: str, topology: Topo
         await wait_for(lambda: fake.records_for(sid, fields["email"]) == 1, 10, "the first write")
         # the same submission again: the broker's redelivery, or a proxy publish that timed out and landed
         await publish(amqp_url, topology, [(sid, fields)])
-        await wait_for(lambda: drained(amqp_url, topology), 10, "the queues drained")
+        await wait_for(lambda: queues_empty(amqp_url, topology), 10, "the queues drained")
         await wait_for(lambda: worker.in_flight == 0, 5, "the last ack")
         assert worker.metrics.synced._value.get() == 5
     assert fake.records_for(sid, fields["email"]) == 1
@@ -95,7 +89,7 @@ async def test_a_write_the_crm_stored_whose_answer_was_lost_makes_one_record(
         await publish(amqp_url, topology, [(sid, fields)])
         await wait_for(lambda: fake.hung() >= 1, 10, "a write stored and never answered")
         fake.configure(timeout_rate=0.0)
-        await wait_for(lambda: drained(amqp_url, topology), 15, "the retry")
+        await wait_for(lambda: queues_empty(amqp_url, topology), 15, "the retry")
     assert fake.records_for(sid, fields["email"]) == 1
     assert fake.total_records() == 1
     assert await depth(amqp_url, topology.dead_letter_queue) == 0
@@ -110,7 +104,7 @@ async def test_a_partial_batch_failure_dead_letters_only_the_refused_lead_with_t
     async with running_worker(settings(amqp_url, topology, fake, crm_batch_linger=0.3)) as worker:
         await publish(amqp_url, topology, leads)
         await wait_for(lambda: depth(amqp_url, topology.dead_letter_queue), 10, "dead letters")
-        await wait_for(lambda: drained(amqp_url, topology), 10, "the queues drained")
+        await wait_for(lambda: queues_empty(amqp_url, topology), 10, "the queues drained")
         await wait_for(lambda: worker.in_flight == 0, 5, "the last ack")
     assert all(fake.records_for(sid, f["email"]) == 1 for sid, f in good)
     assert fake.total_records() == 8
@@ -166,7 +160,7 @@ async def test_credentials_revoked_mid_stream_pause_the_worker_and_a_restart_wit
     async with running_worker(fake.settings(s, token)):
         await wait_for(lambda: all(fake.records_for(sid, f["email"]) == 1 for sid, f in leads), 20,
                        "every lead after the restart")
-        await wait_for(lambda: drained(amqp_url, topology), 10, "the queues drained")
+        await wait_for(lambda: queues_empty(amqp_url, topology), 10, "the queues drained")
     assert fake.total_records() == 30
     assert await depth(amqp_url, topology.dead_letter_queue) == 0
 
@@ -191,7 +185,7 @@ async def test_the_crm_down_far_longer_than_all_retries_dead_letters_nothing_and
         fake.down(False)
         await wait_for(lambda: all(fake.records_for(sid, f["email"]) == 1 for sid, f in leads), 20,
                        "every lead once the CRM is back")
-        await wait_for(lambda: drained(amqp_url, s.topology), 10, "the queues drained")
+        await wait_for(lambda: queues_empty(amqp_url, s.topology), 10, "the queues drained")
     assert await depth(amqp_url, topology.dead_letter_queue) == 0
     assert fake.total_records() == 20
 

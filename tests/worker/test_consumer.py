@@ -34,17 +34,11 @@ from tests.worker.conftest import (
     make_lead,
     publish,
     publish_raw,
+    queues_empty,
     running_worker,
     settings_for,
     wait_for,
 )
-
-
-async def queues_empty(amqp_url: str, topology: Topology) -> bool:
-    for queue in (topology.work_queue, *topology.retry_queues):
-        if await depth(amqp_url, queue):
-            return False
-    return True
 
 
 async def test_accepted_lead_reaches_the_crm_once_with_its_key_and_trace(

@@ -12,7 +12,7 @@ from proxy.cors import UNREADABLE, Cors, request_origin
 from proxy.ids import submission_id, traceparent
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.ratelimit import client_address, retry_after
-from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, REQUEST_LOG, SERVER_SPAN, SETTINGS
+from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, REQUEST_LOG, SERVER_SPAN, SETTINGS, TRACING
 
 # How long a client should wait before retrying while the broker is away: the
 # reconnect loop's backoff reaches its longest step (5 s) by then.
@@ -46,7 +46,8 @@ async def submit(request: web.Request) -> web.Response:
     sid = submission_id(headers.get("Idempotency-Key"))
     # Tracing on: the SERVER span continues the browser's trace (or starts one), and
     # the trace id logged is the span's. Off: the browser's traceparent, or a new one.
-    span = request.get(SERVER_SPAN)
+    # (Only asked when tracing is on: a missing key costs an exception on every request.)
+    span = request.get(SERVER_SPAN) if app[TRACING].enabled else None
     trace = (traceparent_of(span) if span is not None else None) or traceparent(headers.get("traceparent"))
     log_fields = request[REQUEST_LOG] = {"form": name, "trace_id": trace[3:35]}
     if sid is not None:

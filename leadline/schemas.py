@@ -40,13 +40,26 @@ Validator = validators.extend(  # type: ignore[no-untyped-call]  # untyped in ty
     Draft202012Validator, {"pattern": _ecma_pattern})
 
 
+# A stable name for each kind of problem, so a page can word it in its own
+# language; named after the JSON Schema keyword ("additional": a field the form
+# does not have; "stamp": the proxy wants a proof of work; "invalid": the rest).
+CODES = ("required", "type", "format", "pattern", "minLength", "maxLength", "minimum",
+         "maximum", "enum", "const", "additional", "stamp", "invalid")
+_KEYWORD_CODES = {"additionalProperties": "additional"}
+# A field shows one problem: the first in this order (rules.js checks in it too),
+# whatever order the schema lists its keywords in.
+_FIRST = ("required", "type", "const", "enum", "minimum", "maximum", "minLength", "maxLength",
+          "format", "pattern", "additional", "stamp", "invalid")
+
+
 @dataclass(frozen=True, slots=True)
 class FieldError:
     field: str
     message: str
+    code: str = "invalid"
 
     def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+        return {"field": self.field, "code": self.code, "message": self.message}
 
 
 class FormSchema:
@@ -88,7 +101,9 @@ class FormSchema:
         by_field: dict[str, FieldError] = {}
         for error in self._validator.iter_errors(data):
             for found in self._describe(error, data):
-                by_field.setdefault(found.field, found)
+                held = by_field.get(found.field)
+                if held is None or _FIRST.index(found.code) < _FIRST.index(held.code):
+                    by_field[found.field] = found
         order = {name: i for i, name in enumerate(self.properties)}
         return sorted(by_field.values(), key=lambda e: (order.get(e.field, len(order)), e.field))
 
@@ -99,14 +114,20 @@ class FormSchema:
         if not path:
             if kind == "required" and isinstance(data, Mapping):
                 required = self.schema.get("required", [])
-                return [FieldError(f, "is required") for f in required if f not in data]
+                return [FieldError(f, "is required", "required") for f in required if f not in data]
             if kind == "additionalProperties" and isinstance(data, Mapping):
-                return [FieldError(str(f), "is not a field of this form")
+                return [FieldError(str(f), "is not a field of this form", "additional")
                         for f in data if f not in self.properties]
             if kind == "type":
-                return [FieldError("", "the submission must be a JSON object of fields")]
+                return [FieldError("", "the submission must be a JSON object of fields", "type")]
             return [FieldError("", str(error.message)[:200])]
-        return [FieldError(path, _message(str(kind), error, prop))]
+        return [FieldError(path, _message(str(kind), error, prop), code_of(str(kind)))]
+
+
+def code_of(keyword: str) -> str:
+    """The stable code of a JSON Schema keyword's finding (CODES)."""
+    code = _KEYWORD_CODES.get(keyword, keyword)
+    return code if code in CODES else "invalid"
 
 
 def _message(kind: str, error: ValidationError, prop: Mapping[str, Any]) -> str:

@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 from jsonschema import FormatChecker
 
-from leadline.schemas import HONEYPOT_FIELD, FormSchema
+from leadline.schemas import CODES, HONEYPOT_FIELD, FormSchema
 from proxy import bodies
 from proxy.cors import ALLOW_HEADERS, ALLOW_METHODS
 from proxy.ids import _IDEMPOTENCY_KEY  # the one definition of a well-formed key
@@ -195,11 +195,11 @@ SCHEMAS: JSONDoc = {
         "id": {"type": "string", "description": "The submission id: the Idempotency-Key, or a new one."}}},
     "Invalid": {"type": "object", "required": ["status", "errors"], "properties": {
         "status": {"const": "invalid"},
-        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "code", "message"],
                                               "properties": {
             "field": {"type": "string", "description": "The property; empty for the whole submission."},
-            "code": {"type": "string", "description": "A stable name of the rule, so a page can say it "
-                                                      "in its own language (optional for now)."},
+            "code": {"enum": list(CODES), "description": "A stable name of the rule (after the JSON "
+                     "Schema keyword), so a page can say it in its own language."},
             "message": {"type": "string", "description": "The problem in plain English."}}}}}},
     "Error": {"type": "object", "required": ["status", "message"], "properties": {
         "status": {"type": "string", "description": "A short word to branch on, e.g. rate_limited."},

@@ -95,7 +95,7 @@ async def submit(request: web.Request) -> web.Response:
             raise Refusal(422, "invalid", "some fields need another look", errors=errors)
         if not isinstance(data, dict):  # a schema may allow more; a lead is fields
             raise Refusal(422, "invalid", "some fields need another look",
-                          errors=[FieldError("", "the submission must be a JSON object of fields")])
+                          errors=[FieldError("", "the submission must be a JSON object of fields", "type")])
         publisher = app[PUBLISHER]
         if not publisher.ready:
             raise Refusal(503, "unavailable", "the queue is unreachable, try again shortly",

@@ -7,7 +7,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from leadline.errors import ConfigError
-from leadline.schemas import HONEYPOT_FIELD, SCHEMA_DIR, FieldError, load_schemas
+from leadline.schemas import CODES, HONEYPOT_FIELD, SCHEMA_DIR, FieldError, code_of, load_schemas
 
 VALID = {"name": "Ada Lovelace", "email": "ada@example.com", "consent": True}
 
@@ -32,19 +32,28 @@ def test_lead_schema_matches_the_design() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"email": "ada@example.com", "consent": True}, [FieldError("name", "is required")]),
+        ({"email": "ada@example.com", "consent": True}, [FieldError("name", "is required", "required")]),
         ({**VALID, "email": "ada"},
-         [FieldError("email", "must be an e-mail address such as ada@example.com")]),
-        ({**VALID, "consent": False}, [FieldError("consent", "must be ticked so that we may contact you")]),
-        ({**VALID, "consent": "yes"}, [FieldError("consent", "must be true or false")]),
-        ({**VALID, "name": "   "}, [FieldError("name", "must not be blank")]),
-        ({**VALID, "shoe_size": 44}, [FieldError("shoe_size", "is not a field of this form")]),
-        ({**VALID, "name": "x" * 121}, [FieldError("name", "must be at most 120 characters (it has 121)")]),
-        ([1, 2], [FieldError("", "the submission must be a JSON object of fields")]),
+         [FieldError("email", "must be an e-mail address such as ada@example.com", "format")]),
+        ({**VALID, "consent": False},
+         [FieldError("consent", "must be ticked so that we may contact you", "const")]),
+        ({**VALID, "consent": "yes"}, [FieldError("consent", "must be true or false", "type")]),
+        ({**VALID, "name": "   "}, [FieldError("name", "must not be blank", "pattern")]),
+        ({**VALID, "shoe_size": 44}, [FieldError("shoe_size", "is not a field of this form", "additional")]),
+        ({**VALID, "name": "x" * 121},
+         [FieldError("name", "must be at most 120 characters (it has 121)", "maxLength")]),
+        ([1, 2], [FieldError("", "the submission must be a JSON object of fields", "type")]),
     ],
 )
 def test_errors_name_the_field_and_say_why_in_plain_words(data: object, expected: list[FieldError]) -> None:
     assert load_schemas()["lead"].errors(data) == expected
+
+
+def test_every_code_is_a_stable_name() -> None:
+    assert code_of("additionalProperties") == "additional"
+    assert code_of("maxLength") == "maxLength"
+    assert code_of("dependentRequired") == "invalid"  # a keyword without a code of its own
+    assert {"required", "stamp", "invalid"} <= set(CODES)
 
 
 def test_several_problems_come_back_in_form_order() -> None:

@@ -92,10 +92,11 @@ async def test_invalid_json_is_422_with_field_errors_in_plain_words(client: Clie
     assert status == 422
     assert payload["status"] == "invalid"
     assert payload["errors"] == [
-        {"field": "name", "message": "must not be blank"},
-        {"field": "email", "message": "must be an e-mail address such as ada@example.com"},
-        {"field": "consent", "message": "must be ticked so that we may contact you"},
-        {"field": "extra", "message": "is not a field of this form"},
+        {"field": "name", "code": "pattern", "message": "must not be blank"},
+        {"field": "email", "code": "format",
+         "message": "must be an e-mail address such as ada@example.com"},
+        {"field": "consent", "code": "const", "message": "must be ticked so that we may contact you"},
+        {"field": "extra", "code": "additional", "message": "is not a field of this form"},
     ]
 
 
@@ -118,7 +119,7 @@ async def test_invalid_form_post_without_html_in_accept_gets_json(client: Client
             "Content-Type": "application/x-www-form-urlencoded"}) as answer:
         assert answer.status == 422
         payload = await answer.json()
-    assert {"field": "email", "message": "is required"} in payload["errors"]
+    assert {"field": "email", "code": "required", "message": "is required"} in payload["errors"]
 
 
 @pytest.mark.parametrize("body", [b"{", b"", b"\xff\xfe", b'{"name": NaN}', b'"\\ud800"'])

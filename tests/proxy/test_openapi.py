@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadline.patterns import compile_search
-from leadline.schemas import load_schemas
+from leadline.schemas import CODES, load_schemas
 from proxy import bodies
 from proxy.openapi import document
 from proxy.settings import Settings
@@ -86,11 +86,11 @@ def test_idempotency_key_and_traceparent_are_request_headers() -> None:
     assert "pattern" not in params["traceparent"]["schema"]  # a bad one is replaced, never refused
 
 
-def test_the_422_body_lists_field_errors_with_an_optional_code() -> None:
+def test_the_422_body_lists_field_errors_each_with_its_code() -> None:
     invalid = resolve(submit()["responses"]["422"]["content"][bodies.JSON]["schema"])
     item = invalid["properties"]["errors"]["items"]
-    assert item["required"] == ["field", "message"]  # `code` comes with issue 13: optional until then
-    assert item["properties"]["code"]["type"] == "string"
+    assert item["required"] == ["field", "code", "message"]
+    assert item["properties"]["code"]["enum"] == list(CODES)
 
 
 def test_the_probes_the_preflight_and_the_document_itself_are_described() -> None:

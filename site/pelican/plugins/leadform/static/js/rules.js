@@ -9,30 +9,31 @@ const TYPES = {
 };
 const NAMES = { string: 'text', boolean: 'true or false', integer: 'a whole number', number: 'a number' };
 
+// [code, words] (the proxy's codes: leadline/schemas.py CODES), or null.
 function problem(p, v) {
-  if (p.type && !TYPES[p.type]?.(v)) return `must be ${NAMES[p.type] ?? p.type}`;
-  if ('const' in p && v !== p.const) return p['x-const-message'] ?? `must be ${JSON.stringify(p.const)}`;
-  if (p.enum && !p.enum.includes(v)) return `must be one of ${p.enum.join(', ')}`;
+  if (p.type && !TYPES[p.type]?.(v)) return ['type', `must be ${NAMES[p.type] ?? p.type}`];
+  if ('const' in p && v !== p.const) return ['const', p['x-const-message'] ?? `must be ${JSON.stringify(p.const)}`];
+  if (p.enum && !p.enum.includes(v)) return ['enum', `must be one of ${p.enum.join(', ')}`];
   if (typeof v === 'number') {
-    if (v < p.minimum) return `must be at least ${p.minimum}`;
-    if (v > p.maximum) return `must be at most ${p.maximum}`;
+    if (v < p.minimum) return ['minimum', `must be at least ${p.minimum}`];
+    if (v > p.maximum) return ['maximum', `must be at most ${p.maximum}`];
   }
   if (typeof v !== 'string') return null;
   const n = [...v].length; // code points, as Python's len() counts them
-  if (n < p.minLength) return p.minLength === 1 ? 'must not be empty' : `must be at least ${p.minLength} characters`;
-  if (n > p.maxLength) return `must be at most ${p.maxLength} characters (it has ${n})`;
+  if (n < p.minLength) return ['minLength', p.minLength === 1 ? 'must not be empty' : `must be at least ${p.minLength} characters`];
+  if (n > p.maxLength) return ['maxLength', `must be at most ${p.maxLength} characters (it has ${n})`];
   // JSON Schema patterns match anywhere in the value, like RegExp.test; the
   // proxy's e-mail format check only asks for an "@".
-  const bad = (p.pattern && !new RegExp(p.pattern, 'u').test(v)) || (p.format === 'email' && !v.includes('@'));
-  return bad ? p['x-pattern-message'] ?? 'is not in the expected format' : null;
+  const bad = p.format === 'email' && !v.includes('@') ? 'format' : p.pattern && !new RegExp(p.pattern, 'u').test(v) ? 'pattern' : null;
+  return bad && [bad, p['x-pattern-message'] ?? 'is not in the expected format'];
 }
 
-// [{field, message}], one per field, in the schema's order.
+// [{field, code, message}], one per field, in the schema's order.
 export function check(rules, data) {
   const errors = [];
   for (const [field, p] of Object.entries(rules.properties)) {
-    const message = field in data ? problem(p, data[field]) : rules.required.includes(field) ? 'is required' : null;
-    if (message) errors.push({ field, message });
+    const found = field in data ? problem(p, data[field]) : rules.required.includes(field) ? ['required', 'is required'] : null;
+    if (found) errors.push({ field, code: found[0], message: found[1] });
   }
   return errors;
 }

@@ -25,6 +25,7 @@ from pamqp.commands import Basic
 
 from leadline.topology import Topology
 from tests.ops.otlp import Received, Receiver
+from tests.support.http import post_until_accepted
 from tests.support.ports import free_port
 from tests.support.procs import Service
 
@@ -64,11 +65,8 @@ def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, 
     request = urllib.request.Request(f"{url}/api/forms/lead", data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": USER_AGENT,
                                               **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
+    status, payload = post_until_accepted(request)
+    return status, payload
 
 
 async def take_message(amqp_url: str, topology: Topology) -> aiormq.abc.DeliveredMessage:

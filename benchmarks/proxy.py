@@ -572,7 +572,7 @@ def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: 
         asyncio.run(_purge_or_delete(amqp_url, [ours, theirs, traced], delete=True))
 
 
-def bench_stamps(requests: int, workers: str = RECOMMENDED_WORKERS, rounds: int = 6) -> None:
+def bench_stamps(requests: int, workers: str = RECOMMENDED_WORKERS, rounds: int = 10) -> None:
     """Ours with SPAM_STAMP=flag against ours with SPAM_STAMP=off, the same stamped requests
     to both, in alternating rounds (see the module doc)."""
     import urllib.request

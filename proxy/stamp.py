@@ -74,7 +74,8 @@ def verify(header: str | None, form: str, submission_id: str, *, bits: int, max_
     match = _STAMP.fullmatch(header.strip())
     if match is None:
         return Check(INVALID, MALFORMED)
-    claimed, ts = int(match.group(1)), int(match.group(2))
+    bits_text, ts_text, nonce = match.groups()
+    claimed, ts = int(bits_text), int(ts_text)
     if claimed > MAX_BITS:
         return Check(INVALID, MALFORMED)
     if claimed < bits:
@@ -83,7 +84,8 @@ def verify(header: str | None, form: str, submission_id: str, *, bits: int, max_
         return Check(INVALID, TOO_OLD)
     if ts > now + FUTURE_SLACK:
         return Check(INVALID, FUTURE)
-    digest = hashlib.sha256(preimage(claimed, ts, form, submission_id, match.group(3))).digest()
+    # The header's own digits go into the hash: canonical, so the same as preimage() makes.
+    digest = hashlib.sha256(f"1:{bits_text}:{ts_text}:{form}:{submission_id}:{nonce}".encode()).digest()
     if not leading_zero_bits_at_least(digest, claimed):
         return Check(INVALID, WRONG_HASH)
     return CHECK_VALID

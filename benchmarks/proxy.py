@@ -577,6 +577,9 @@ def bench_stamps(requests: int, workers: str = RECOMMENDED_WORKERS, rounds: int 
     to both, in alternating rounds (see the module doc)."""
     import urllib.request
 
+    # Many short rounds: a difference of a few percent drowns in the machine's background
+    # load otherwise. At most 5000 requests a round (a load run's JSON report stays small).
+    rounds = max(rounds, -(-requests // 5000))
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     tag = uuid.uuid4().hex[:8]
     plain, checked = Topology(prefix=f"bench-nostamp-{tag}"), Topology(prefix=f"bench-stamp-{tag}")
@@ -597,18 +600,23 @@ def bench_stamps(requests: int, workers: str = RECOMMENDED_WORKERS, rounds: int 
                 side.pid = stack.enter_context(_server([*side.args, "--port", str(side.port)],
                                                        {**side_env, "QUEUE_PREFIX": side.topology.prefix},
                                                        side.port)).pid
-                _load_run(side.port, max(1000, requests // 10), stamped=True)  # warm up
+                _load_run(side.port, min(5000, max(1000, requests // 10)), stamped=True)  # warm up
                 asyncio.run(_purge_or_delete(amqp_url, [side.topology], delete=False))
             for round_ in range(rounds):
                 for side in sides if round_ % 2 == 0 else sides[::-1]:
                     side.measure(amqp_url, requests // rounds, broker, stamped=True)
-            with urllib.request.urlopen(f"http://127.0.0.1:{sides[1].port}/metrics", timeout=5) as answer:
-                scraped = answer.read().decode()
-        verdicts = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+            scraped = []
+            for side in sides:
+                with urllib.request.urlopen(f"http://127.0.0.1:{side.port}/metrics", timeout=5) as answer:
+                    scraped.append(answer.read().decode())
+        verdicts = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in scraped[1].splitlines()
                     if line.startswith("leadline_proxy_stamps_total{")}
         off, flag = sides
-        for side in sides:
-            print(side.describe())
+        for side, text in zip(sides, scraped, strict=True):
+            print(side.describe(), f"  leads per broker message {_mean_batch(text):.1f}")
+        if broker:
+            for side in sides:
+                print(side.budget())
         ratio = flag.accepted_per_s / off.accepted_per_s
         print(f"stamps    {ratio:.3f}x the throughput with every stamp checked (goal >= 0.95: cost at most "
               f"5%); server CPU {flag.cpu_us:.0f} vs {off.cpu_us:.0f} us/request "
@@ -624,6 +632,14 @@ def bench_stamps(requests: int, workers: str = RECOMMENDED_WORKERS, rounds: int 
         ])
     finally:
         asyncio.run(_purge_or_delete(amqp_url, [plain, checked], delete=True))
+
+
+def _mean_batch(metrics: str) -> float:
+    """Leads per confirmed broker message, from a /metrics scrape (group commit's batch sizes)."""
+    found = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+             if line.startswith(("leadline_proxy_batch_size_sum", "leadline_proxy_batch_size_count"))}
+    count = found.get("leadline_proxy_batch_size_count", 0.0)
+    return found.get("leadline_proxy_batch_size_sum", 0.0) / count if count else float("nan")
 
 
 def _tracing_rows(off: Side, on: Side, exported: int) -> list[bench_results.Row]:

@@ -3,7 +3,7 @@
     ./dev up        the whole pipeline locally (site, fake CRM, worker, proxy)
     ./dev test      lint, types and the whole test suite
     ./dev build     build the site into output/     ./dev serve   serve output/
-    ./dev bench [proxy|worker|page|all]             benchmarks, with baselines
+    ./dev bench [proxy|worker|page|stamps|all]      benchmarks, with baselines
 """
 
 from __future__ import annotations
@@ -102,8 +102,11 @@ def bench(c: Context, which: str = "all", quick: bool = False) -> None:
     if which == "all":
         c.run(f"{PY} -m benchmarks.report" + (" --quick" if quick else ""), pty=False)
         return
+    if which == "stamps":  # not in `all`: the price of checking spam stamps, on its own
+        c.run(f"{PY} -m benchmarks.proxy --stamps" + (" --quick" if quick else ""), pty=False)
+        return
     if which not in {"proxy", "worker", "page", "crm"}:
-        sys.exit(f"bench: no benchmark named {which!r} (choose proxy, worker, page, crm or all)")
+        sys.exit(f"bench: no benchmark named {which!r} (choose proxy, worker, page, crm, stamps or all)")
     c.run(f"{PY} -m benchmarks.{which}", pty=False)
 
 

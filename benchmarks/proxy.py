@@ -25,7 +25,16 @@ The obvious implementation (`--role baseline`) is what one writes first: an
 aiohttp handler doing `await request.json()`, jsonschema validation, and an
 aiormq publish awaiting the confirm, on the default asyncio loop.
 
+`--stamps` (`./dev bench stamps`) measures instead the price of checking spam
+stamps: ours with SPAM_STAMP=flag, every request carrying a valid stamp over
+its own Idempotency-Key, against ours with SPAM_STAMP=off sent the very same
+requests, in alternating rounds of one run. The stamps are made beforehand
+with 4 bits: checking one is one SHA-256 whatever its bits (the bits only
+say how many leading zeros that one hash must show), so the page's real
+difficulty would cost the proxy the same.
+
     python -m benchmarks.proxy [--requests N] [--soak N] [--quick] [--workers N] [--no-tracing]
+    python -m benchmarks.proxy --stamps [--requests N] [--workers N]
 """
 
 from __future__ import annotations
@@ -210,7 +219,7 @@ class _Keepalive(asyncio.Protocol):
     aiohttp's client spent more per request than either server.
     """
 
-    def __init__(self, request: bytes, take: Callable[[], bool], latencies: list[float],
+    def __init__(self, request: Callable[[], bytes], take: Callable[[], bool], latencies: list[float],
                  statuses: dict[int, int], done: asyncio.Future[None]) -> None:
         self._request, self._take = request, take
         self._latencies, self._statuses, self._done = latencies, statuses, done
@@ -230,7 +239,7 @@ class _Keepalive(asyncio.Protocol):
                 self._done.set_result(None)
             return
         self._started = time.perf_counter()
-        self._transport.write(self._request)
+        self._transport.write(self._request())
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -256,14 +265,33 @@ class _Keepalive(asyncio.Protocol):
             self._done.set_exception(exc or RuntimeError("bench: the server closed a connection"))
 
 
-async def _load_raw(url: str, requests: int, concurrency: int) -> dict[str, Any]:
+STAMP_BITS = 4  # made beforehand; checking costs one hash whatever the bits
+STAMPED_POOL = 4096  # distinct (Idempotency-Key, stamp) requests, cycled
+
+
+def _stamped_headers(form: str, count: int) -> list[str]:
+    """Header lines of `count` requests, each with its own key and a valid stamp for it."""
+    from proxy import stamp
+
+    lines = []
+    for _ in range(count):
+        key = str(uuid.uuid4())
+        lines.append(f"Idempotency-Key: {key}\r\n{stamp.HEADER}: {stamp.mint(form, key, STAMP_BITS)}\r\n")
+    return lines
+
+
+async def _load_raw(url: str, requests: int, concurrency: int, stamped: bool = False) -> dict[str, Any]:
+    from itertools import cycle
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     body = json.dumps(LEAD).encode()
-    request = (f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    extra = _stamped_headers(parts.path.rsplit("/", 1)[-1], STAMPED_POOL) if stamped else [""]
+    pool = cycle([(f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n{lines}"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+                  for lines in extra])
+    request = pool.__next__
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = requests
@@ -289,9 +317,12 @@ async def _load_raw(url: str, requests: int, concurrency: int) -> dict[str, Any]
             "latencies_ms": [round(t * 1000, 3) for t in latencies], "cpu_s": time.process_time() - cpu}
 
 
-def run_load(url: str, requests: int, concurrency: int, client: str) -> None:
+def run_load(url: str, requests: int, concurrency: int, client: str, stamped: bool = False) -> None:
     import uvloop  # the generator should spend as little CPU as it can, for both sides
 
+    if stamped:
+        print(json.dumps(uvloop.run(_load_raw(url, requests, concurrency, stamped=True))))
+        return
     load = _load_raw if client == "raw" else _load
     print(json.dumps(uvloop.run(load(url, requests, concurrency))))
 
@@ -340,11 +371,12 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 20.0)
     sys.exit(f"bench: server on port {port} not ready in {timeout:g}s")
 
 
-def _load_run(port: int, requests: int) -> dict[str, Any]:
+def _load_run(port: int, requests: int, stamped: bool = False) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}/api/forms/lead"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.proxy", "--role", "load", "--url", url,
-         "--requests", str(requests), "--concurrency", str(CONCURRENCY), "--client", CLIENT[0]],
+         "--requests", str(requests), "--concurrency", str(CONCURRENCY), "--client", CLIENT[0],
+         *(["--stamped"] if stamped else [])],
         cwd=ROOT, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -420,10 +452,10 @@ class Side:
         self.statuses: dict[str, int] = {}
         self.latencies: list[float] = []
 
-    def measure(self, amqp_url: str, requests: int, broker: int | None) -> None:
+    def measure(self, amqp_url: str, requests: int, broker: int | None, stamped: bool = False) -> None:
         cpu = _cpu_seconds(self.pid)
         broker_cpu = _cpu_seconds(broker) if broker else 0.0
-        result = _load_run(self.port, requests)
+        result = _load_run(self.port, requests, stamped)
         # CPU per request does not depend on how fast the broker confirms
         self.cpu += _cpu_seconds(self.pid) - cpu
         self.broker_cpu += (_cpu_seconds(broker) if broker else 0.0) - broker_cpu
@@ -540,6 +572,76 @@ def bench(requests: int, soak: int, workers: str = RECOMMENDED_WORKERS, rounds: 
         asyncio.run(_purge_or_delete(amqp_url, [ours, theirs, traced], delete=True))
 
 
+def bench_stamps(requests: int, workers: str = RECOMMENDED_WORKERS, rounds: int = 10) -> None:
+    """Ours with SPAM_STAMP=flag against ours with SPAM_STAMP=off, the same stamped requests
+    to both, in alternating rounds (see the module doc)."""
+    import urllib.request
+
+    # Many short rounds: a difference of a few percent drowns in the machine's background
+    # load otherwise. At most 5000 requests a round (a load run's JSON report stays small).
+    rounds = max(rounds, -(-requests // 5000))
+    amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    tag = uuid.uuid4().hex[:8]
+    plain, checked = Topology(prefix=f"bench-nostamp-{tag}"), Topology(prefix=f"bench-stamp-{tag}")
+    common = {"AMQP_URL": amqp_url, "RATE_LIMIT": "off", "PROXY_WORKERS": workers,
+              "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
+    sides = [Side("off", ["-m", "proxy"], plain), Side("flag", ["-m", "proxy"], checked)]
+    envs = [{**common, "SPAM_STAMP": "off"},
+            {**common, "SPAM_STAMP": "flag", "SPAM_STAMP_BITS": str(STAMP_BITS)}]
+    broker = _broker_pid()
+    print(f"stamp benchmark: {requests} valid leads per side, each with its own Idempotency-Key and a "
+          f"valid stamp made beforehand ({STAMP_BITS} bits; checking costs one SHA-256 whatever the "
+          f"bits), at {CONCURRENCY} connections in {rounds} alternating rounds, {os.cpu_count()} CPUs, "
+          f"PROXY_WORKERS={workers}; SPAM_STAMP=flag against SPAM_STAMP=off", flush=True)
+    try:
+        with ExitStack() as stack:
+            for side, side_env in zip(sides, envs, strict=True):
+                assert side.topology is not None
+                side.pid = stack.enter_context(_server([*side.args, "--port", str(side.port)],
+                                                       {**side_env, "QUEUE_PREFIX": side.topology.prefix},
+                                                       side.port)).pid
+                _load_run(side.port, min(5000, max(1000, requests // 10)), stamped=True)  # warm up
+                asyncio.run(_purge_or_delete(amqp_url, [side.topology], delete=False))
+            for round_ in range(rounds):
+                for side in sides if round_ % 2 == 0 else sides[::-1]:
+                    side.measure(amqp_url, requests // rounds, broker, stamped=True)
+            scraped = []
+            for side in sides:
+                with urllib.request.urlopen(f"http://127.0.0.1:{side.port}/metrics", timeout=5) as answer:
+                    scraped.append(answer.read().decode())
+        verdicts = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in scraped[1].splitlines()
+                    if line.startswith("leadline_proxy_stamps_total{")}
+        off, flag = sides
+        for side, text in zip(sides, scraped, strict=True):
+            print(side.describe(), f"  leads per broker message {_mean_batch(text):.1f}")
+        if broker:
+            for side in sides:
+                print(side.budget())
+        ratio = flag.accepted_per_s / off.accepted_per_s
+        print(f"stamps    {ratio:.3f}x the throughput with every stamp checked (goal >= 0.95: cost at most "
+              f"5%); server CPU {flag.cpu_us:.0f} vs {off.cpu_us:.0f} us/request "
+              f"({flag.cpu_us - off.cpu_us:+.0f}); p99 {flag.percentile(0.99):.2f} vs "
+              f"{off.percentile(0.99):.2f} ms; verdicts counted by the flag side: {verdicts}", flush=True)
+        bench_results.record("stamps", [
+            bench_results.Row("proxy, SPAM_STAMP=flag (every request stamped) vs off", "leads/s",
+                              flag.accepted_per_s, off.accepted_per_s, "ratio >= 0.95", ratio >= 0.95),
+            bench_results.Row("proxy, stamps checked vs off, server CPU per request", "us", flag.cpu_us,
+                              off.cpu_us, "", None, higher_is_better=False),
+            bench_results.Row("proxy, stamps checked vs off, p99 latency", "p99 ms", flag.percentile(0.99),
+                              off.percentile(0.99), "", None, higher_is_better=False),
+        ])
+    finally:
+        asyncio.run(_purge_or_delete(amqp_url, [plain, checked], delete=True))
+
+
+def _mean_batch(metrics: str) -> float:
+    """Leads per confirmed broker message, from a /metrics scrape (group commit's batch sizes)."""
+    found = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+             if line.startswith(("leadline_proxy_batch_size_sum", "leadline_proxy_batch_size_count"))}
+    count = found.get("leadline_proxy_batch_size_count", 0.0)
+    return found.get("leadline_proxy_batch_size_sum", 0.0) / count if count else float("nan")
+
+
 def _tracing_rows(off: Side, on: Side, exported: int) -> list[bench_results.Row]:
     """Tracing on against off, in the same rounds; the spans the receiver got (a SERVER
     span per request and a PRODUCER span per broker message, which group commit shares
@@ -596,6 +698,9 @@ def main() -> None:
                         help=f"PROXY_WORKERS for ours (default {RECOMMENDED_WORKERS})")
     parser.add_argument("--no-tracing", action="store_true",
                         help="leave out the side with OpenTelemetry on (to a local OTLP receiver)")
+    parser.add_argument("--stamps", action="store_true",
+                        help="instead: SPAM_STAMP=flag with every request stamped against SPAM_STAMP=off")
+    parser.add_argument("--stamped", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--role", choices=["bench", "baseline", "ceiling", "load", "otlp-sink"],
                         default="bench",
                         help=argparse.SUPPRESS)
@@ -613,7 +718,9 @@ def main() -> None:
     elif args.role == "otlp-sink":
         serve_otlp_sink(args.port)
     elif args.role == "load":
-        run_load(args.url, args.requests, args.concurrency, args.client)
+        run_load(args.url, args.requests, args.concurrency, args.client, stamped=args.stamped)
+    elif args.stamps:
+        bench_stamps(5000 if args.quick else args.requests, args.workers)
     elif args.quick:
         bench(5000, 20_000, args.workers, tracing=not args.no_tracing)
     else:

@@ -9,7 +9,12 @@ is this envelope:
     message id    batch-<uuid>          (the batch's; each lead keeps its own id inside)
     headers       x-leadline-batch: <leads>, traceparent: <the publish>
     routing key   form._batch           (matches the work queue's `form.*`; no form name starts with _)
-    body          {"v": 1, "leads": [{"id", "form", "schema", "received_at", "traceparent", "fields"}]}
+    body          {"v": 1, "leads": [{"id", "form", "schema", "received_at", "traceparent", "fields",
+                                      "stamp"?}]}
+
+`stamp` (the proxy's verdict on the page's spam stamp) is there only when the
+proxy checked one; an envelope without it (SPAM_STAMP=off, an older proxy)
+reads as "not known", so version 1 stays version 1.
 
 Each lead carries what a single-lead message carries. Retry tiers, the
 dead-letter queue, replays and re-drives only ever hold single-lead
@@ -48,6 +53,7 @@ class Entry:
     schema: str = ""
     received_at: str = ""
     traceparent: str = ""
+    stamp: str = ""  # valid | missing | invalid; "" when not checked
 
 
 def is_batch(properties: Basic.Properties) -> bool:
@@ -56,9 +62,15 @@ def is_batch(properties: Basic.Properties) -> bool:
 
 def encode(entries: Sequence[Entry]) -> bytes:
     """The envelope's body; each lead's fields go in as they are (no second encoding)."""
-    return orjson.dumps({"v": VERSION, "leads": [
-        {"id": e.id, "form": e.form, "schema": e.schema, "received_at": e.received_at,
-         "traceparent": e.traceparent, "fields": orjson.Fragment(e.fields)} for e in entries]})
+    return orjson.dumps({"v": VERSION, "leads": [_lead(e) for e in entries]})
+
+
+def _lead(e: Entry) -> dict[str, Any]:
+    lead: dict[str, Any] = {"id": e.id, "form": e.form, "schema": e.schema, "received_at": e.received_at,
+                            "traceparent": e.traceparent, "fields": orjson.Fragment(e.fields)}
+    if e.stamp:
+        lead["stamp"] = e.stamp
+    return lead
 
 
 def properties(count: int, traceparent: str | None = None) -> Basic.Properties:
@@ -90,7 +102,7 @@ def decode(body: bytes) -> list[Entry]:
         entries.append(Entry(
             id=item["id"], form=_str(item.get("form")), fields=orjson.dumps(item.get("fields")),
             schema=_str(item.get("schema")), received_at=_str(item.get("received_at")),
-            traceparent=_str(item.get("traceparent"))))
+            traceparent=_str(item.get("traceparent")), stamp=_str(item.get("stamp"))))
     return entries
 
 
@@ -101,7 +113,7 @@ def single(entry: Entry, split_from: str = "") -> tuple[bytes, Basic.Properties]
     worker may already have been working on."""
     props = lead_properties(
         submission_id=entry.id, form=entry.form, schema_id=entry.schema,
-        traceparent=entry.traceparent or None, received_at=entry.received_at or None)
+        traceparent=entry.traceparent or None, received_at=entry.received_at or None, stamp=entry.stamp)
     if split_from and props.headers is not None:
         props.headers[H_SPLIT_FROM] = split_from
     return entry.fields, props

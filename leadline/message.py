@@ -22,6 +22,9 @@ H_SCHEMA = "x-leadline-schema"
 H_ATTEMPTS = "x-leadline-attempts"
 H_RECEIVED_AT = "x-leadline-received-at"
 H_TRACEPARENT = "traceparent"
+# The proxy's verdict on the page's spam stamp: valid, missing or invalid
+# (absent: SPAM_STAMP=off, or a proxy from before stamps).
+H_STAMP = "x-leadline-stamp"
 H_FIRST_FAILURE_AT = "x-leadline-first-failure-at"
 H_LAST_FAILURE_AT = "x-leadline-last-failure-at"
 H_ERROR_CLASS = "x-leadline-error-class"
@@ -61,7 +64,7 @@ def utc_now_iso() -> str:
 
 def lead_properties(
     *, submission_id: str, form: str, schema_id: str = "", traceparent: str | None = None,
-    received_at: str | None = None, app_id: str = "leadline-proxy",
+    received_at: str | None = None, app_id: str = "leadline-proxy", stamp: str = "",
 ) -> Basic.Properties:
     """Properties of a freshly accepted lead: persistent, JSON, attempt 0."""
     now = time.time_ns()
@@ -74,6 +77,8 @@ def lead_properties(
         headers[H_SCHEMA] = schema_id
     if traceparent:
         headers[H_TRACEPARENT] = traceparent
+    if stamp:
+        headers[H_STAMP] = stamp
     return LeadProperties(
         content_type=CONTENT_TYPE,
         delivery_mode=PERSISTENT,

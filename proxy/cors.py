@@ -12,7 +12,7 @@ import functools
 from urllib.parse import urlsplit
 
 ALLOW_METHODS = "POST, OPTIONS"
-ALLOW_HEADERS = "Content-Type, Idempotency-Key, traceparent"
+ALLOW_HEADERS = "Content-Type, Idempotency-Key, traceparent, X-Leadline-Stamp"
 EXPOSE_HEADERS = "Retry-After, Idempotency-Key"
 MAX_AGE_SECONDS = "600"
 

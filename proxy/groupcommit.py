@@ -139,7 +139,7 @@ class GroupCommit:
                 else entry.traceparent
             return entry.fields, exchange, self._topology.routing_key(entry.form), lead_properties(
                 submission_id=entry.id, form=entry.form, schema_id=entry.schema,
-                traceparent=traceparent or None, received_at=entry.received_at or None)
+                traceparent=traceparent or None, received_at=entry.received_at or None, stamp=entry.stamp)
         message_traceparent = tracing.traceparent_of(span) if span is not None else None
         entries = [p.entry for p in batch]
         return (envelope.encode(entries), exchange, envelope.ROUTING_KEY,

@@ -59,6 +59,9 @@ class Metrics:
         self.refused = Counter(
             "leadline_proxy_refused", "Submissions not queued, by reason.",
             ["reason"], registry=self.registry)
+        self.stamps = Counter(
+            "leadline_proxy_stamps", "Spam stamps checked, by verdict (valid, missing, invalid); "
+            "none while SPAM_STAMP=off.", ["verdict"], registry=self.registry)
         self.publish_seconds = Histogram(
             "leadline_proxy_publish_seconds", "Publish until the broker's confirm, in seconds.",
             buckets=_LATENCY_BUCKETS, registry=self.registry)
@@ -87,6 +90,7 @@ class Metrics:
         # labels() takes a lock and a dict lookup per call; the children are few.
         self._accepted: dict[str, Counter] = {}
         self._refused: dict[str, Counter] = {}
+        self._stamps: dict[str, Counter] = {}
         self._nodes: set[str] = set()
 
     def accept(self, form: str) -> None:
@@ -99,6 +103,12 @@ class Metrics:
         child = self._refused.get(reason)
         if child is None:
             child = self._refused[reason] = self.refused.labels(reason)
+        child.inc()
+
+    def stamp(self, verdict: str) -> None:
+        child = self._stamps.get(verdict)
+        if child is None:
+            child = self._stamps[verdict] = self.stamps.labels(verdict)
         child.inc()
 
     def set_broker_state(self, connected: bool) -> None:

@@ -135,7 +135,8 @@ def _submit(form: FormSchema, settings: Settings) -> JSONDoc:
             "only once the broker confirmed it. Send the same Idempotency-Key again to retry "
             "safely: the submission id travels to the CRM, which writes it once."),
         "tags": ["forms"],
-        "parameters": [_ref("parameters", "IdempotencyKey"), _ref("parameters", "Traceparent")],
+        "parameters": [_ref("parameters", "IdempotencyKey"), _ref("parameters", "Traceparent"),
+                       _ref("parameters", "Stamp"), _ref("parameters", "Lang")],
         "requestBody": {"required": True, "content": {
             bodies.JSON: {"schema": _body(form.name, "Honeypot")},
             bodies.FORM: {"schema": _body(f"{form.name}.form", "Honeypot.form")},
@@ -145,7 +146,8 @@ def _submit(form: FormSchema, settings: Settings) -> JSONDoc:
                            "post with no origin to return to, asking for HTML, gets a page.",
                            "Queued", headers=key, html=True),
             "303": {"description": "Queued, from a plain HTML form: to the thank-you page "
-                                   f"({settings.thanks_path}) on the posting origin, which is allowlisted.",
+                                   f"({settings.thanks_path}) on the posting origin, which is allowlisted; "
+                                   "with `lang`, the page in that language.",
                     "headers": {"Location": {"required": True, "schema": {"type": "string"}},
                                 **{n: {**_ref("headers", n), "required": True} for n in key}}},
             "400": _answer("The body is not JSON (or not a form-encoded UTF-8 body), or the "
@@ -159,7 +161,10 @@ def _submit(form: FormSchema, settings: Settings) -> JSONDoc:
                            headers=key, html=True),
             "415": _answer("Neither application/json nor application/x-www-form-urlencoded.", "Error",
                            headers=key, html=True),
-            "422": _answer("Not valid against the form's schema: every problem, field by field.",
+            "422": _answer("Not valid against the form's schema: every problem, field by field. With "
+                           "SPAM_STAMP=require" + (" (as here)" if settings.spam_stamp == "require" else "")
+                           + ", a valid submission without a valid X-Leadline-Stamp gets one error "
+                           '{"field": "", "code": "stamp"}: make a fresh stamp and send it again.',
                            "Invalid", headers=key, html=True),
             "429": _answer("Too many submissions from this client (RATE_LIMIT).", "Error",
                            headers={"Retry-After": True}, html=True),
@@ -232,6 +237,21 @@ PARAMETERS: JSONDoc = {
         "name": "traceparent", "in": "header", "required": False,
         "description": "W3C trace context (00-<trace id>-<span id>-<flags>), carried to the CRM call. "
                        "A missing or malformed one is replaced, never refused.",
+        "schema": {"type": "string"}},
+    "Stamp": {
+        "name": "X-Leadline-Stamp", "in": "header", "required": False,
+        "description": "A proof of work the form's page makes after the thank-you: "
+                       "`1:<bits>:<ts>:<nonce>`, valid when SHA-256 of `1:<bits>:<ts>:<form>:"
+                       "<Idempotency-Key>:<nonce>` starts with <bits> zero bits (at least SPAM_STAMP_BITS), "
+                       "ts no older than SPAM_STAMP_MAX_AGE and at most 600 s ahead. SPAM_STAMP=flag: the "
+                       "verdict (valid, missing, invalid) travels with the lead; require: 422 with code "
+                       "`stamp` unless valid; off: not looked at.",
+        "schema": {"type": "string"}},
+    "Lang": {
+        "name": "lang", "in": "query", "required": False,
+        "description": "The posting page's language, for the pages a form post without JavaScript "
+                       "gets (the error page, the 202 page, the thank-you page redirected to): en, de "
+                       "or zh; any other value is English.",
         "schema": {"type": "string"}},
 }
 

@@ -105,16 +105,16 @@ class Publisher:
             self._redeclare_soon()
 
     async def publish(self, form: FormSchema, fields: dict[str, Any], *, submission_id: str,
-                      traceparent: str, parent: tracing.Span | None = None) -> None:
+                      traceparent: str, parent: tracing.Span | None = None, stamp: str = "") -> None:
         """Return once the broker confirmed the message holding this lead (alone, or with the
         leads accepted meanwhile: `proxy.groupcommit`); `BrokerUnavailable`/`PublishNotConfirmed`
-        otherwise, within the publish timeout.
+        otherwise, within the publish timeout. `stamp`: the spam stamp's verdict, to record.
 
         With `parent` (the request's span, tracing on) the publish is a PRODUCER
         span and the message carries its `traceparent`.
         """
         entry = Entry(id=submission_id, form=form.name, fields=orjson.dumps(fields), schema=form.schema_id,
-                      received_at=utc_now_iso(), traceparent=traceparent)
+                      received_at=utc_now_iso(), traceparent=traceparent, stamp=stamp)
         await self._group.publish(entry, parent)
 
     def _observe(self, leads: int, seconds: float) -> None:

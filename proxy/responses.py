@@ -17,12 +17,6 @@ STATUS_WORDS = {
     413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
     500: "error", 503: "unavailable",
 }
-HTML_TITLES = {
-    400: "We could not read your submission", 403: "This form cannot be sent from here",
-    404: "There is no such form", 413: "Your submission is too long",
-    415: "We could not read your submission", 422: "Please check the form",
-    429: "Too many submissions", 503: "We could not take your submission just now",
-}
 HTML_SECURITY = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
 }
@@ -54,16 +48,19 @@ def see_other(location: str, headers: Mapping[str, str]) -> web.Response:
     return web.Response(status=303, headers={**headers, "Location": location})
 
 
-def page(status: int, message: str, *, errors: Sequence[FieldError] = (), back: str | None = None,
-         headers: Mapping[str, str] | None = None, title: str | None = None) -> web.Response:
-    """A small, self-contained HTML page; every piece of text is escaped."""
-    heading = escape(title or HTML_TITLES.get(status, "Something went wrong"))
-    items = "".join(
-        f"<li><strong>{escape(e.field or 'form')}</strong> {escape(e.message)}</li>" for e in errors)
-    listing = f"<ul>{items}</ul>" if items else ""
-    link = f'<p><a href="{escape(back, quote=True)}">Back to the form</a></p>' if back else ""
+def page(status: int, title: str, message: str, *, items: Sequence[tuple[str, str]] = (),
+         back: str | None = None, back_text: str = "Back to the form", lang: str = "en",
+         headers: Mapping[str, str] | None = None) -> web.Response:
+    """A small, self-contained HTML page in `lang` (an HTML language tag); every text is escaped.
+
+    `items`: (label, problem) per field, already worded (proxy.texts)."""
+    heading = escape(title)
+    listing = "".join(f"<li><strong>{escape(label)}</strong> {escape(problem)}</li>"
+                      for label, problem in items)
+    listing = f"<ul>{listing}</ul>" if listing else ""
+    link = f'<p><a href="{escape(back, quote=True)}">{escape(back_text)}</a></p>' if back else ""
     text = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<!doctype html><html lang=\"{escape(lang, quote=True)}\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{heading}</title>"
         "<style>body{font:1rem/1.5 system-ui,sans-serif;max-width:36rem;margin:2rem auto;"

@@ -21,6 +21,14 @@ SERVICE_NAME = "leadline-proxy"  # OTEL_SERVICE_NAME wins
 NO_TRACING = TracingSettings(service_name=SERVICE_NAME)
 DEFAULT_ORIGINS = "http://127.0.0.1:8000,http://localhost:8000"
 DEFAULT_THANKS_PATH = "/thanks/{form}/"
+# The spam stamp (proxy.stamp). 16 bits: about 65,000 hashes in the browser,
+# until the page's timing in a throttled Chromium says otherwise.
+STAMP_MODES = ("off", "flag", "require")
+DEFAULT_STAMP_MODE = "flag"
+DEFAULT_STAMP_BITS = 16
+# Above 32 bits a phone would hash for hours: that is a typo, not a policy.
+MAX_STAMP_BITS = 32
+DEFAULT_STAMP_MAX_AGE = "30d"
 DEFAULT_RATE = Rate(30, 60.0)
 # One process per CPU: measured in `./dev bench proxy` on 2 cores, two
 # processes take 1.3x the leads of one, with a lower p99 (group commit keeps
@@ -31,7 +39,7 @@ LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # A path on the site's origin: no scheme, no host, no "//" that a browser would
-# read as another host, no query; `{form}` is the only placeholder.
+# read as another host, no query; `{form}` and `{lang}` are the placeholders.
 _THANKS_PATH = re.compile(r"^/(?!/)[A-Za-z0-9._~/{}-]*$")
 
 
@@ -50,6 +58,9 @@ class Settings:
     port: int = 8080
     workers: int = 1  # from the environment: DEFAULT_WORKERS
     tracing: TracingSettings = NO_TRACING
+    spam_stamp: str = DEFAULT_STAMP_MODE
+    spam_stamp_bits: int = DEFAULT_STAMP_BITS
+    spam_stamp_max_age: float = 30 * 86400.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -72,6 +83,11 @@ class Settings:
             port=parse_port("PROXY_PORT", get("PROXY_PORT", "8080")),
             workers=parse_workers("PROXY_WORKERS", get("PROXY_WORKERS", DEFAULT_WORKERS)),
             tracing=TracingSettings.from_env(environ, service=SERVICE_NAME),
+            spam_stamp=parse_stamp_mode("SPAM_STAMP", get("SPAM_STAMP", DEFAULT_STAMP_MODE)),
+            spam_stamp_bits=parse_stamp_bits("SPAM_STAMP_BITS",
+                                             get("SPAM_STAMP_BITS", str(DEFAULT_STAMP_BITS))),
+            spam_stamp_max_age=_positive_duration("SPAM_STAMP_MAX_AGE",
+                                                  get("SPAM_STAMP_MAX_AGE", DEFAULT_STAMP_MAX_AGE)),
         )
 
 
@@ -87,6 +103,21 @@ def _positive_duration(setting: str, text: str) -> float:
     if seconds <= 0:
         raise ConfigError(setting, "must be longer than zero")
     return seconds
+
+
+def parse_stamp_mode(setting: str, text: str) -> str:
+    mode = text.strip().lower()
+    if mode not in STAMP_MODES:
+        raise ConfigError(setting, f"{text!r} is not one of {', '.join(STAMP_MODES)}")
+    return mode
+
+
+def parse_stamp_bits(setting: str, text: str) -> int:
+    bits = config.parse_int(setting, text, minimum=0)
+    if bits > MAX_STAMP_BITS:
+        raise ConfigError(setting, f"must be 0 to {MAX_STAMP_BITS} (each bit doubles the page's "
+                          f"work), got {bits}")
+    return bits
 
 
 def _parse_log_level(setting: str, text: str) -> str:
@@ -136,8 +167,8 @@ def parse_networks(setting: str, text: str) -> tuple[IpNetwork, ...]:
 
 def parse_thanks_path(setting: str, text: str) -> str:
     path = text.strip()
-    leftover = path.replace("{form}", "")
+    leftover = path.replace("{form}", "").replace("{lang}", "")
     if not _THANKS_PATH.match(path) or "{" in leftover or "}" in leftover:
         raise ConfigError(setting, f"{text!r} must be a path such as /thanks/{{form}}/ "
-                          "({form} is the only placeholder)")
+                          "({form} and {lang} are the only placeholders)")
     return path

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from aiohttp import web
 
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
 from leadline.schemas import FieldError
 from leadline.tracing import traceparent_of
-from proxy import bodies, responses
+from proxy import bodies, responses, stamp, texts
 from proxy.cors import UNREADABLE, Cors, request_origin
 from proxy.ids import submission_id, traceparent
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -96,12 +100,16 @@ async def submit(request: web.Request) -> web.Response:
         if not isinstance(data, dict):  # a schema may allow more; a lead is fields
             raise Refusal(422, "invalid", "some fields need another look",
                           errors=[FieldError("", "the submission must be a JSON object of fields", "type")])
+        verdict = ""
+        if settings.spam_stamp != "off":
+            verdict = _check_stamp(request, name, sid, log_fields)
         publisher = app[PUBLISHER]
         if not publisher.ready:
             raise Refusal(503, "unavailable", "the queue is unreachable, try again shortly",
                           headers={"Retry-After": UNAVAILABLE_RETRY_AFTER})
         try:
-            await publisher.publish(form, data, submission_id=sid, traceparent=trace, parent=span)
+            await publisher.publish(form, data, submission_id=sid, traceparent=trace, parent=span,
+                                    stamp=verdict)
         except BrokerUnavailable:
             raise Refusal(503, "unavailable", "the queue is unreachable, try again shortly",
                           headers={"Retry-After": UNAVAILABLE_RETRY_AFTER}) from None
@@ -116,28 +124,88 @@ async def submit(request: web.Request) -> web.Response:
         return _refused(request, refusal, {**answer_headers, **refusal.headers}, sid, is_form)
 
 
+STAMP_REFUSED = "a valid stamp (X-Leadline-Stamp, a proof of work the form's page makes) is required"
+
+
+def _check_stamp(request: web.Request, form: str, sid: str, log_fields: dict[str, str]) -> str:
+    """The stamp's verdict, counted and logged; with SPAM_STAMP=require, a 422 unless valid."""
+    settings = request.app[SETTINGS]
+    check = stamp.verify(request.headers.get(stamp.HEADER), form, sid, bits=settings.spam_stamp_bits,
+                         max_age=settings.spam_stamp_max_age, now=time.time())
+    request.app[METRICS].stamp(check.verdict)
+    log_fields["stamp"] = check.reason or check.verdict
+    if check.verdict != stamp.VALID and settings.spam_stamp == "require":
+        raise Refusal(422, "stamp", "some fields need another look",
+                      errors=[FieldError("", STAMP_REFUSED, "stamp")])
+    return check.verdict
+
+
+def thanks_location(template: str, form: str, lang: str | None) -> str:
+    """THANKS_PATH for this form and the posting page's language (C3).
+
+    With a language: `{lang}` filled in, or `<lang>/` appended to a path ending in `/`.
+    Without one: as before languages, and a `{lang}/` segment left out (the page in
+    the site's own language lives there)."""
+    path = template.replace("{form}", form)
+    if lang is None:
+        return path.replace("{lang}/", "").replace("{lang}", texts.FALLBACK)
+    if "{lang}" in path:
+        return path.replace("{lang}", lang)
+    return path + f"{lang}/" if path.endswith("/") else path
+
+
+def _query_lang(request: web.Request) -> str | None:
+    """`?lang=` as one of en, de, zh (anything else: en); None when the query has none."""
+    value = request.query.get("lang")
+    return None if value is None else texts.lang_of(value)
+
+
 def _accepted(request: web.Request, sid: str, origin: str | None, headers: dict[str, str],
               is_form: bool) -> web.Response:
     if not is_form:
         return responses.queued(sid, headers)
     if origin is not None and origin != UNREADABLE:
         # Only reached for an allowlisted origin (403 otherwise): never an open redirect.
-        path = request.app[SETTINGS].thanks_path.replace("{form}", form_name(request))
+        path = thanks_location(request.app[SETTINGS].thanks_path, form_name(request), _query_lang(request))
         return responses.see_other(origin + path, headers)
     if _wants_html(request):
-        return responses.page(202, "We have your message and will get back to you soon.",
-                              headers=headers, title="Thank you")
+        lang = _query_lang(request) or texts.FALLBACK
+        return responses.page(202, texts.page_text(lang, "title.202"), texts.page_text(lang, "message.202"),
+                              lang=texts.HTML_LANG[lang], headers=headers)
     return responses.queued(sid, headers)
 
 
 def _refused(request: web.Request, refusal: Refusal, headers: dict[str, str], sid: str | None,
              is_form: bool) -> web.Response:
     if is_form and _wants_html(request):
-        return responses.page(refusal.status, refusal.message, errors=refusal.errors,
-                              back=_back_link(request), headers=headers)
+        return _refusal_page(request, refusal, headers)
     if refusal.status == 422:
         return responses.invalid(refusal.errors, headers)
     return responses.refused(refusal.status, refusal.message, headers, submission_id=sid)
+
+
+def _refusal_page(request: web.Request, refusal: Refusal, headers: dict[str, str]) -> web.Response:
+    """The refusal as a page in the posting page's language, field by field for a 422."""
+    lang = _query_lang(request) or texts.FALLBACK
+    key = "stamp" if refusal.reason == "stamp" else str(refusal.status)
+    form = request.app[FORMS].get(form_name(request))
+    items = [] if key == "stamp" else _items(lang, refusal.errors, form.properties if form else {})
+    return responses.page(refusal.status, texts.page_text(lang, f"title.{key}"),
+                          texts.page_text(lang, f"message.{key}"), items=items, back=_back_link(request),
+                          back_text=texts.page_text(lang, "back"), lang=texts.HTML_LANG[lang],
+                          headers=headers)
+
+
+def _items(lang: str, errors: Sequence[FieldError], properties: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, problem) per error; English keeps the 422's own words (the schema's, where it has them)."""
+    items = []
+    for error in errors:
+        prop = properties.get(error.field, {}) if error.field else {}
+        label = (texts.field_label(lang, error.field, prop) if error.field
+                 else texts.page_text(lang, "form"))
+        problem = error.message if lang == "en" else texts.field_phrase(lang, error.code, prop)
+        items.append((label, problem))
+    return items
 
 
 def _wants_html(request: web.Request) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from leadline.batch import H_SPLIT_FROM
-from leadline.message import H_CRM_PROGRESS, H_FORM, H_RECEIVED_AT, H_SCHEMA, H_TRACEPARENT
+from leadline.message import H_CRM_PROGRESS, H_FORM, H_RECEIVED_AT, H_SCHEMA, H_STAMP, H_TRACEPARENT
 from leadline.schemas import FormSchema
 from worker.crm.base import Lead
 from worker.story import attempts_of, text
@@ -53,6 +53,7 @@ def read_lead(
         attempt=attempts_of(headers) + 1,
         redelivered=redelivered or H_SPLIT_FROM in headers,
         progress=progress_of(headers),
+        stamp=text(headers.get(H_STAMP)) or None,
     )
 
 

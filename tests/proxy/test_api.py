@@ -108,8 +108,9 @@ async def test_invalid_form_post_from_a_browser_is_a_422_html_page_with_errors_a
         assert answer.status == 422
         assert answer.content_type == "text/html"
         page = await answer.text()
-    assert "<strong>email</strong> must be an e-mail address" in page
-    assert "<strong>consent</strong> is required" in page
+    # labelled as on the form (the schema's titles), in the schema's own words
+    assert "<strong>Work e-mail</strong> must be an e-mail address" in page
+    assert "<strong>I agree that Leadline may contact me about my request.</strong> is required" in page
     assert f'href="{ORIGIN}/contact/"' in page
     assert "<b>" not in page  # what the visitor typed is escaped, never markup
 

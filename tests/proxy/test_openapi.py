@@ -75,10 +75,14 @@ def test_every_answer_of_the_http_table_is_described_with_its_headers() -> None:
     assert "content" not in responses["303"]
 
 
-def test_idempotency_key_and_traceparent_are_request_headers() -> None:
+def test_idempotency_key_traceparent_and_the_stamp_are_request_headers_and_lang_a_query() -> None:
     params = {resolve(p)["name"]: resolve(p) for p in submit()["parameters"]}
-    assert set(params) == {"Idempotency-Key", "traceparent"}
-    assert all(p["in"] == "header" and p["required"] is False for p in params.values())
+    assert set(params) == {"Idempotency-Key", "traceparent", "X-Leadline-Stamp", "lang"}
+    assert all(p["required"] is False for p in params.values())
+    assert {p["in"] for name, p in params.items() if name != "lang"} == {"header"}
+    assert params["lang"]["in"] == "query"
+    assert "1:<bits>:<ts>:<nonce>" in params["X-Leadline-Stamp"]["description"]
+    assert '"code": "stamp"' in submit()["responses"]["422"]["description"]
     key = compile_search(params["Idempotency-Key"]["schema"]["pattern"])
     assert key("3f2504e0-4f89-41d3-9a0c-0305e82c3301")
     assert not key("short")

@@ -27,6 +27,16 @@ def test_defaults_match_the_design() -> None:
     assert settings.max_body_bytes == 16384
     assert settings.thanks_path == "/thanks/{form}/"
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert (settings.spam_stamp, settings.spam_stamp_bits) == ("flag", 16)
+    assert settings.spam_stamp_max_age == 30 * 86400
+
+
+def test_stamp_settings_take_modes_bits_and_durations() -> None:
+    settings = Settings.from_env({"SPAM_STAMP": "Require", "SPAM_STAMP_BITS": "20",
+                                  "SPAM_STAMP_MAX_AGE": "12h"})
+    assert (settings.spam_stamp, settings.spam_stamp_bits, settings.spam_stamp_max_age) == (
+        "require", 20, 12 * 3600)
+    assert Settings.from_env({"SPAM_STAMP": "off", "SPAM_STAMP_BITS": "0"}).spam_stamp_bits == 0
 
 
 def test_rate_limit_off_disables_it() -> None:
@@ -38,6 +48,9 @@ def test_rate_limit_off_disables_it() -> None:
     ("RATE_LIMIT", "lots"), ("TRUSTED_PROXIES", "10.0.0.300"), ("MAX_BODY_BYTES", "big"),
     ("PUBLISH_TIMEOUT", "0s"), ("THANKS_PATH", "//evil.example/"), ("THANKS_PATH", "/t/{name}/"),
     ("THANKS_PATH", "https://evil.example/"), ("LOG_LEVEL", "loud"), ("PROXY_PORT", "70000"),
+    ("SPAM_STAMP", "strict"), ("SPAM_STAMP_BITS", "33"), ("SPAM_STAMP_BITS", "-1"),
+    ("SPAM_STAMP_BITS", "many"), ("SPAM_STAMP_MAX_AGE", "0s"), ("SPAM_STAMP_MAX_AGE", "a month"),
+    ("THANKS_PATH", "/t/{form}/{language}/"),
 ])
 def test_a_bad_setting_raises_a_config_error_naming_it(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -48,6 +61,7 @@ def test_a_bad_setting_raises_a_config_error_naming_it(name: str, value: str) ->
 @pytest.mark.parametrize(("env", "args", "named"), [
     ({"RATE_LIMIT": "lots"}, [], "RATE_LIMIT"),
     ({"AMQP_URL": "nope"}, [], "AMQP_URL"),
+    ({"SPAM_STAMP_BITS": "99"}, [], "SPAM_STAMP_BITS"),
     ({}, ["--port", "http"], "--port"),
 ])
 def test_python_m_proxy_with_a_bad_setting_prints_one_line_and_exits_2(

@@ -185,4 +185,5 @@ def test_two_workers_share_one_set_of_metrics_whichever_answers_the_scrape(
             scrape.close()
     for text in scrapes:
         assert 'leadline_proxy_accepted_total{form="lead"} 24.0' in text
+        assert 'leadline_proxy_stamps_total{verdict="missing"} 24.0' in text  # SPAM_STAMP=flag
         assert "leadline_proxy_broker_connected 1.0" in text

@@ -37,6 +37,9 @@ class Lead:
     # What earlier attempts learned (a vendor's record ids), carried in the
     # retry copy's headers so that a retry continues instead of starting over.
     progress: Mapping[str, str] = field(default_factory=dict)
+    # The proxy's verdict on the page's spam stamp (valid, missing, invalid);
+    # None when it was not checked (SPAM_STAMP=off, or a proxy from before stamps).
+    stamp: str | None = None
 
     @property
     def may_exist(self) -> bool:

@@ -13,6 +13,8 @@ section per vendor; a section replaces that vendor's default for the form:
 A target's source is one of:
 - `"email"`: a field of the form (left out when the visitor left it empty);
 - `"$submission_id"`, `"$form"`, `"$received_at"`, `"$schema"`: what Leadline knows;
+  `"$stamp"`: the proxy's verdict on the spam stamp (`valid`, `missing`, `invalid`;
+  left out when the proxy did not check, SPAM_STAMP=off);
 - `{"from": "name", "take": "first_name" | "last_name"}`: the name split at its
   last space (one word is the last name);
 - `{"template": "{name} at {company}"}`: text with fields (and `{$form}`…) filled in;
@@ -41,7 +43,7 @@ from leadline.schemas import SCHEMA_DIR, FormSchema
 from worker.crm.base import Lead
 
 MAPPING_SUFFIX = ".crm.json"
-BUILTINS = ("$submission_id", "$form", "$received_at", "$schema")
+BUILTINS = ("$submission_id", "$form", "$received_at", "$schema", "$stamp")
 TAKES = ("first_name", "last_name")
 VENDORS = ("webhook", "hubspot", "salesforce", "pipedrive")
 _SOURCE_KEYS = frozenset({"from", "take", "template", "value", "default", "max_length"})
@@ -126,7 +128,7 @@ def split_name(name: str) -> tuple[str, str]:
 
 def _lookup(lead: Lead, name: str) -> Any:
     builtin = {"$submission_id": lead.submission_id, "$form": lead.form,
-               "$received_at": lead.received_at, "$schema": lead.schema_id}
+               "$received_at": lead.received_at, "$schema": lead.schema_id, "$stamp": lead.stamp}
     return builtin[name] if name in builtin else lead.fields.get(name)
 
 

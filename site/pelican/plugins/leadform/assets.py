@@ -95,7 +95,8 @@ def _rewrite(rel: str, text: str, names: dict[str, str]) -> str:
 
     def swap(m: re.Match[str]) -> str:
         target = posixpath.normpath(posixpath.join(here, m.group(3)))
-        spec = "./" + posixpath.relpath(names[target], here or ".")
+        spec = posixpath.relpath(names[target], here or ".")
+        spec = spec if spec.startswith("../") else "./" + spec
         return f"{m.group(1)}{m.group(2)}{spec}{m.group(2)}"
 
     return _IMPORT.sub(swap, text)

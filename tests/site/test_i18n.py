@@ -52,7 +52,8 @@ def test_every_language_has_every_text_and_only_known_placeholders(lang: str) ->
     english, other = walk(texts.TEXTS["en"]), walk(texts.TEXTS[lang])
     assert set(other) == set(english)
     for key, text in other.items():
-        assert isinstance(text, str) and text.strip(), key
+        assert isinstance(text, str), key
+        assert text.strip(), key
         assert set(re.findall(r"\{(\w+)\}", text)) <= PLACEHOLDERS, key
         words = re.sub(r"\{\w+\}|[\W\d]", "", text)
         assert text != english[key] or not words or key.endswith("optional"), f"{key} left in English"
@@ -80,11 +81,11 @@ def test_a_german_page_gets_german_texts_and_the_editors_german_words(build: Bui
     said = embedded(page, "leadform-texts")
     assert said["say"] == texts.TEXTS["de"]["say"]
     assert said["errors"] == texts.TEXTS["de"]["errors"]
-    rules = embedded(page, "leadform-rules")
-    assert rules["properties"]["email"]["x-pattern-message"] == de["email"]["x-i18n"]["de"]["x-pattern-message"]
-    assert rules["properties"]["consent"]["x-const-message"] == de["consent"]["x-i18n"]["de"]["x-const-message"]
+    rules = embedded(page, "leadform-rules")["properties"]
+    assert rules["email"]["x-pattern-message"] == de["email"]["x-i18n"]["de"]["x-pattern-message"]
+    assert rules["consent"]["x-const-message"] == de["consent"]["x-i18n"]["de"]["x-const-message"]
     # The rest of the rules as the proxy has them.
-    assert rules["properties"]["email"]["pattern"] == de["email"]["pattern"]
+    assert rules["email"]["pattern"] == de["email"]["pattern"]
     # The English landing page keeps its own words.
     _, english = form_of(done.html())
     assert english["lang"] == "en"
@@ -109,14 +110,20 @@ def test_a_language_without_built_in_texts_gets_english(build: Builder) -> None:
     assert embedded(page, "leadform-texts")["say"] == texts.TEXTS["en"]["say"]
 
 
+def without_i18n() -> dict[str, Any]:
+    plain = {k: v for k, v in SCHEMA.items() if k != "x-i18n"}
+    plain["properties"] = {name: {k: v for k, v in prop.items() if k != "x-i18n"}
+                           for name, prop in SCHEMA["properties"].items()}
+    return plain
+
+
 def test_without_x_i18n_a_german_page_gets_the_schemas_words_and_the_built_in_button(
         build: Builder, tmp_path: Path) -> None:
-    plain = {k: v for k, v in SCHEMA.items() if k != "x-i18n"}
-    plain["properties"] = {n: {k: v for k, v in p.items() if k != "x-i18n"} for n, p in SCHEMA["properties"].items()}
     schemas = tmp_path / "schemas"
     schemas.mkdir()
-    (schemas / "lead.schema.json").write_text(json.dumps(plain))
-    done = build(settings_extra=f'LEADFORM["schema_dir"] = {str(schemas)!r}\n', content={"pages/kontakt.md": KONTAKT})
+    (schemas / "lead.schema.json").write_text(json.dumps(without_i18n()))
+    done = build(settings_extra=f'LEADFORM["schema_dir"] = {str(schemas)!r}\n',
+                 content={"pages/kontakt.md": KONTAKT})
     assert done.returncode == 0, done.log
     page, _ = form_of(done.html("pages/kontakt-de.html"))
     assert page.text_of("h2", id="leadform-lead-title") == SCHEMA["title"]
@@ -130,7 +137,9 @@ def test_without_x_i18n_a_german_page_gets_the_schemas_words_and_the_built_in_bu
 def test_thank_you_pages_are_written_per_language_and_in_default_lang(build: Builder) -> None:
     done = build(settings_extra='DEFAULT_LANG = "de"\n')
     assert done.returncode == 0, done.log
-    for lang, heading in (("en", "Thank you!"), ("de", "Vielen Dank!"), ("zh", "谢谢！")):
+    headings = {lang: texts.TEXTS[lang]["thanks"]["heading"] for lang in texts.LANGS}
+    assert headings["en"] == "Thank you!"
+    for lang, heading in headings.items():
         html = done.html(f"thanks/lead/{lang}/index.html")
         assert f'<html lang="{lang}">' in html, lang
         assert Tags(html).text_of("h1").strip() == heading
@@ -149,19 +158,20 @@ def test_thanks_url_may_place_the_language_itself() -> None:
     page = settings.read({"LEADFORM": {"thanks_url": "thanks-{form}.html"}})
     assert page.thanks("lead", "de") is None  # no place for a language: the proxy lands on the page itself
     assert settings.read({}).action("lead", "zh") == "http://127.0.0.1:8080/api/forms/lead?lang=zh"
-    assert settings.read({"LEADFORM": {"endpoint": "/f?x=1&form={form}"}}).action("lead", "de") == \
-        "/f?x=1&form=lead&lang=de"
+    query = settings.read({"LEADFORM": {"endpoint": "/f?x=1&form={form}"}})
+    assert query.action("lead", "de") == "/f?x=1&form=lead&lang=de"
 
 
 def test_the_proxy_loads_a_schema_with_x_i18n_and_judges_it_as_without(tmp_path: Path) -> None:
     """x-i18n is an annotation: the validator, its fast path and the 422's words ignore it."""
-    plain = {k: v for k, v in SCHEMA.items() if k != "x-i18n"}
-    plain["properties"] = {n: {k: v for k, v in p.items() if k != "x-i18n"} for n, p in SCHEMA["properties"].items()}
-    (tmp_path / "lead.schema.json").write_text(json.dumps(plain))
+    (tmp_path / "lead.schema.json").write_text(json.dumps(without_i18n()))
     with_i18n, without = load_schemas()["lead"], load_schemas(tmp_path)["lead"]
     assert "x-i18n" in with_i18n.schema
-    assert with_i18n.has_fast_check and without.has_fast_check
-    for data in ({}, {"name": " ", "email": "x", "consent": False}, {"name": "Ada", "email": "a@b.co", "consent": True}):
+    assert with_i18n.has_fast_check
+    assert without.has_fast_check
+    samples: list[dict[str, Any]] = [{}, {"name": " ", "email": "x", "consent": False},
+                                     {"name": "Ada", "email": "a@b.co", "consent": True}]
+    for data in samples:
         assert with_i18n.errors(data) == without.errors(data)
         assert with_i18n.is_valid(data) == without.is_valid(data)
 

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.browser.conftest import asset
+
 pytestmark = pytest.mark.browser
 
 
@@ -27,7 +29,7 @@ def page(browser: Browser, site_url: str) -> Iterator[Page]:
 def js(page: Page, module: str, body: str, arg: Any = None) -> Any:
     """`body` is a function body with `m` (the module) and `arg` in scope."""
     return page.evaluate(
-        f"async (arg) => {{ const m = await import('/leadform/js/{module}'); {body} }}", arg)
+        f"async (arg) => {{ const m = await import('{asset('js/' + module)}'); {body} }}", arg)
 
 
 WALKS = [

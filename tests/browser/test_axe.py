@@ -56,9 +56,8 @@ def test_axe_finds_nothing_serious_in_any_state_on_a_phone_and_a_desktop(
     def at(state: str) -> None:
         for name, size in VIEWPORTS.items():
             page.set_viewport_size(size)
-            for v in violations(page, axe):
-                if v["impact"] in BAD:
-                    problems.append(f"{state} on a {name}: {v['id']} ({v['impact']}: {v['help']}) at {v['nodes']}")
+            problems.extend(f"{state} on a {name}: {v['id']} ({v['impact']}: {v['help']}) at {v['nodes']}"
+                            for v in violations(page, axe) if v["impact"] in BAD)
         seen.append(state)
 
     page.goto(site.url + "/privacy/")

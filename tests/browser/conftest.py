@@ -36,10 +36,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 # Pages in other languages, beside the site's own content: the form speaks
-# each page's Pelican `Lang` (Pelican saves them as pages/<slug>-<lang>.html).
+# each page's Pelican `Lang` (pelicanconf.py saves them as <lang>/<slug>/).
 PAGES_IN = {
-    "de": ("pages/kontakt-de.html", "Title: Kontakt\nSlug: kontakt\nLang: de\n\n<!-- leadform: lead -->\n"),
-    "zh": ("pages/lianxi-zh.html", "Title: 联系我们\nSlug: lianxi\nLang: zh\n\n<!-- leadform: lead -->\n"),
+    "de": ("de/kontakt/index.html", "Title: Kontakt\nSlug: kontakt\nLang: de\n\n<!-- leadform: lead -->\n"),
+    "zh": ("zh/lianxi/index.html", "Title: 联系我们\nSlug: lianxi\nLang: zh\n\n<!-- leadform: lead -->\n"),
 }
 
 

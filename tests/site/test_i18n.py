@@ -70,7 +70,7 @@ def test_every_error_code_of_the_proxy_has_words() -> None:
 def test_a_german_page_gets_german_texts_and_the_editors_german_words(build: Builder) -> None:
     done = build(content={"pages/kontakt.md": KONTAKT})
     assert done.returncode == 0, done.log
-    page, form = form_of(done.html("pages/kontakt-de.html"))
+    page, form = form_of(done.html("de/kontakt/index.html"))
     assert form["lang"] == "de"
     assert form["action"] == "http://127.0.0.1:8080/api/forms/lead?lang=de"
     de = SCHEMA["properties"]
@@ -94,7 +94,7 @@ def test_a_german_page_gets_german_texts_and_the_editors_german_words(build: Bui
 def test_a_chinese_page_by_zh_hans_gets_chinese_texts(build: Builder) -> None:
     done = build(content={"pages/lianxi.md": LIANXI})
     assert done.returncode == 0, done.log
-    page, form = form_of(done.html("pages/lianxi-zh-Hans.html"))
+    page, form = form_of(done.html("zh-Hans/lianxi/index.html"))
     assert (form["lang"], form["action"]) == ("zh", "http://127.0.0.1:8080/api/forms/lead?lang=zh")
     assert page.text_of("h2", id="leadform-lead-title") == "联系我们的团队"
     assert texts.TEXTS["zh"]["chrome"]["optional"] in "".join(page.texts.values())
@@ -105,7 +105,7 @@ def test_a_chinese_page_by_zh_hans_gets_chinese_texts(build: Builder) -> None:
 def test_a_language_without_built_in_texts_gets_english(build: Builder) -> None:
     done = build(content={"pages/contact-fr.md": CONTACT_FR})
     assert done.returncode == 0, done.log
-    page, form = form_of(done.html("pages/contact-fr-fr.html"))
+    page, form = form_of(done.html("fr/contact-fr/index.html"))
     assert form["action"].endswith("?lang=en")  # type: ignore[union-attr]
     assert embedded(page, "leadform-texts")["say"] == texts.TEXTS["en"]["say"]
 
@@ -125,7 +125,7 @@ def test_without_x_i18n_a_german_page_gets_the_schemas_words_and_the_built_in_bu
     done = build(settings_extra=f'LEADFORM["schema_dir"] = {str(schemas)!r}\n',
                  content={"pages/kontakt.md": KONTAKT})
     assert done.returncode == 0, done.log
-    page, _ = form_of(done.html("pages/kontakt-de.html"))
+    page, _ = form_of(done.html("de/kontakt/index.html"))
     assert page.text_of("h2", id="leadform-lead-title") == SCHEMA["title"]
     # LEADFORM["submit_label"] is for pages in DEFAULT_LANG; this one gets the built-in words.
     assert page.text_of("button", type="submit").strip() == "Senden"

@@ -94,7 +94,8 @@ class Leadform:
 
     def hashed_paths(self) -> list[str]:
         """Every hashed file of this build, relative to the output root."""
-        ours = [f"{self.static_dir}/{n}" for r, n in self.asset_names.items() if n != r]
+        # The plugin's files are published only when there is a form to use them.
+        ours = [f"{self.static_dir}/{n}" for r, n in self.asset_names.items() if n != r and self.forms]
         return sorted(ours + [f"{self.theme_static_dir}/{n}" for n in self.theme_names.values()])
 
 
@@ -160,7 +161,7 @@ def thanks_texts(lang: str, form_title: object, sitename: str) -> dict[str, Mark
 def write_headers(pelican: Any) -> None:
     """After the whole build (every page written): `_headers` at the output root (headers.py)."""
     state = _BUILDS.pop(str(Path(pelican.output_path).resolve()), None)
-    if state is None or not state.forms:
+    if state is None or not (state.forms or state.theme_names):
         return
     out = Path(pelican.output_path)
     # Pelican copied the theme's files as they are; a page of ours links only the

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pelican.plugins.leadform import assets
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.support.ports import free_port
@@ -59,6 +58,11 @@ def build_site(out: Path, endpoint: str) -> None:
 def asset(name: str) -> str:
     """The URL path of one of the plugin's files by its source name (`js/rules.js`),
     as the built pages link it: content-hashed (assets.publish)."""
+    # Imported here, not at the top: importing Pelican installs its logger class
+    # (which drops repeated records) for every logger made after it, and this
+    # conftest is read before the modules whose loggers other tests watch.
+    from pelican.plugins.leadform import assets
+
     return f"/leadform/{assets.plan().names[name]}"
 
 

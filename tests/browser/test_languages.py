@@ -8,11 +8,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from pelican.plugins.leadform import texts
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Stack, StaticSite
-from tests.browser.walk import FORM, STATES, walk
+from tests.browser.walk import FORM, STATES, built_in, walk
 from tests.support.procs import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
@@ -29,7 +28,7 @@ def editor(lang: str, key: str, field: str | None = None) -> str:
 
 def expected(lang: str) -> dict[str, dict[str, str]]:
     """What the form says in each state: the status line and the field errors by id."""
-    say, errors, this = texts.TEXTS[lang]["say"], texts.TEXTS[lang]["errors"], texts.TEXTS[lang]["this"]
+    say, errors, this = built_in(lang)["say"], built_in(lang)["errors"], built_in(lang)["this"]
     custom = errors["custom"]
     return {
         "idle": {"status": ""},
@@ -68,7 +67,7 @@ def test_the_page_speaks_its_language_in_every_state(page: Page, site: StaticSit
             where = form.locator("[role=status]" if key == "status" else f"#leadform-lead-{key}-error")
             expect(where).to_have_text(text)
         shown = form.inner_text()
-        own = json.dumps(texts.TEXTS[lang], ensure_ascii=False)
+        own = json.dumps(built_in(lang), ensure_ascii=False)
         for english in (word for word in ENGLISH if word not in own):  # German has "(optional)" too
             assert english not in shown, f"{state}: {english!r} on the {lang} page"
         seen.append(state)
@@ -88,5 +87,5 @@ def test_the_page_speaks_its_language_in_every_state(page: Page, site: StaticSit
 def test_the_thank_you_page_in_each_language(page: Page, site: StaticSite, lang: str) -> None:
     page.goto(f"{site.url}/thanks/lead/{lang}/")
     expect(page.locator("html")).to_have_attribute("lang", lang)
-    expect(page.locator("h1")).to_have_text(texts.TEXTS[lang]["thanks"]["heading"])
+    expect(page.locator("h1")).to_have_text(built_in(lang)["thanks"]["heading"])
     expect(page.locator("article")).to_contain_text(editor(lang, "title"))

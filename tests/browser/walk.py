@@ -7,14 +7,23 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
-from pelican.plugins.leadform import texts
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PAGES_IN, Stack, StaticSite
 
 FORM = "form[data-leadform=lead]"
 STATES = ("idle", "errors", "queued", "sent", "rejected")
+
+
+def built_in(lang: str) -> dict[str, Any]:
+    """The plugin's texts in `lang` (texts.py). Imported when asked, not at the
+    top: see conftest.asset() on importing Pelican early."""
+    from pelican.plugins.leadform import texts
+
+    found: dict[str, Any] = texts.TEXTS[lang]
+    return found
 
 
 def page_path(lang: str) -> str:
@@ -57,7 +66,7 @@ def walk(page: Page, site: StaticSite, stack: Stack, lang: str, at: Callable[[st
     page.click(f"{FORM} button[type=submit]")
     expect(form).to_have_attribute("data-state", "queued")
     # The first send failed: the line that says it waits for the server.
-    expect(page.locator(f"{FORM} [role=status]")).to_have_text(texts.TEXTS[lang]["say"]["offline"])
+    expect(page.locator(f"{FORM} [role=status]")).to_have_text(built_in(lang)["say"]["offline"])
     at("queued")
 
     stack.proxy_up()

@@ -23,6 +23,9 @@ RELATIVE_URLS = False
 DIRECT_TEMPLATES: list[str] = []
 PAGE_URL = "{slug}/"
 PAGE_SAVE_AS = "{slug}/index.html"
+# A page in another language (metadata `Lang: de`) lives under its language.
+PAGE_LANG_URL = "{lang}/{slug}/"
+PAGE_LANG_SAVE_AS = "{lang}/{slug}/index.html"
 ARCHIVES_SAVE_AS = AUTHORS_SAVE_AS = AUTHOR_SAVE_AS = ""
 CATEGORIES_SAVE_AS = CATEGORY_SAVE_AS = TAGS_SAVE_AS = TAG_SAVE_AS = ""
 FEED_ALL_ATOM = None

@@ -174,7 +174,9 @@ def screenshots(page: Page, url: str) -> list[Path]:
 
 
 def sizes(out: Path) -> dict[str, int]:
-    files = [*sorted((out / "leadform" / "js").glob("*.js")), out / "leadform" / "css" / "leadform.css"]
+    # Content-hashed names (leadform.1a2b3c4d.js): every file of each kind.
+    files = [*sorted((out / "leadform" / "js").glob("*.js")),
+             *sorted((out / "leadform" / "css").glob("*.css"))]
     return {f.name: f.stat().st_size for f in files}
 
 

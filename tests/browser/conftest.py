@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -33,12 +34,36 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+# Pages in other languages, beside the site's own content: the form speaks
+# each page's Pelican `Lang` (pelicanconf.py saves them as <lang>/<slug>/).
+PAGES_IN = {
+    "de": ("de/kontakt/index.html", "Title: Kontakt\nSlug: kontakt\nLang: de\n\n<!-- leadform: lead -->\n"),
+    "zh": ("zh/lianxi/index.html", "Title: 联系我们\nSlug: lianxi\nLang: zh\n\n<!-- leadform: lead -->\n"),
+}
+
+
 def build_site(out: Path, endpoint: str) -> None:
-    """A real Pelican build, as `./dev build` runs it."""
+    """A real Pelican build, as `./dev build` runs it, of the site's content plus
+    a German and a Chinese page with the form."""
+    content = out.parent / f"{out.name}-content"
+    shutil.copytree(ROOT / "content", content)
+    for lang, (_, text) in PAGES_IN.items():
+        (content / "pages" / f"form-{lang}.md").write_text(text, encoding="utf-8")
     env = {**os.environ, "LEADFORM_ENDPOINT": endpoint}
-    args = [sys.executable, "-m", "pelican", "content", "-o", str(out), "-s", "pelicanconf.py"]
+    args = [sys.executable, "-m", "pelican", str(content), "-o", str(out), "-s", "pelicanconf.py"]
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def asset(name: str) -> str:
+    """The URL path of one of the plugin's files by its source name (`js/rules.js`),
+    as the built pages link it: content-hashed (assets.publish)."""
+    # Imported here, not at the top: importing Pelican installs its logger class
+    # (which drops repeated records) for every logger made after it, and this
+    # conftest is read before the modules whose loggers other tests watch.
+    from pelican.plugins.leadform import assets
+
+    return f"/leadform/{assets.plan().names[name]}"
 
 
 class _Quiet(SimpleHTTPRequestHandler):

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from leadline.schemas import load_schemas
+from tests.browser.conftest import asset
 
 pytestmark = pytest.mark.browser
 
@@ -45,11 +46,26 @@ def page(browser: Browser, site_url: str) -> Iterator[Page]:
 
 @pytest.mark.parametrize("data", SAMPLES, ids=[json.dumps(s)[:40] for s in SAMPLES])
 def test_browser_checks_match_the_proxy_validator(page: Page, data: dict[str, Any]) -> None:
-    in_browser = page.evaluate("""async (data) => {
-        const { check } = await import('/leadform/js/rules.js');
+    in_browser = page.evaluate("""async ([data, rulesJs]) => {
+        const { check } = await import(rulesJs);
         const script = document.querySelector('form[data-leadform=lead] .leadform-rules');
         const rules = JSON.parse(script.textContent);
         return check(rules, data);
-    }""", data)
+    }""", [data, asset("js/rules.js")])
     on_proxy = [e.as_dict() for e in load_schemas()["lead"].errors(data)]
     assert in_browser == on_proxy
+
+
+@pytest.mark.parametrize("data", SAMPLES, ids=[json.dumps(s)[:40] for s in SAMPLES])
+def test_english_words_by_code_are_the_proxys_words(page: Page, data: dict[str, Any]) -> None:
+    """The page words a 422 by code (words.js); in English that gives back the
+    proxy's own message after "This field", so no language loses anything."""
+    on_proxy = [e.as_dict() for e in load_schemas()["lead"].errors(data)]
+    worded = page.evaluate("""async ([errors, data, wordsJs]) => {
+        const { fieldError } = await import(wordsJs);
+        const form = document.querySelector('form[data-leadform=lead]');
+        const T = JSON.parse(form.querySelector('.leadform-texts').textContent);
+        const props = JSON.parse(form.querySelector('.leadform-rules').textContent).properties;
+        return errors.map((e) => fieldError(T, e, props[e.field], false, data[e.field]));
+    }""", [on_proxy, data, asset("js/words.js")])
+    assert worded == [f"This field {e['message']}." for e in on_proxy]

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.browser.conftest import asset
+
 pytestmark = pytest.mark.browser
 
 
@@ -27,7 +29,7 @@ def page(browser: Browser, site_url: str) -> Iterator[Page]:
 def js(page: Page, module: str, body: str, arg: Any = None) -> Any:
     """`body` is a function body with `m` (the module) and `arg` in scope."""
     return page.evaluate(
-        f"async (arg) => {{ const m = await import('/leadform/js/{module}'); {body} }}", arg)
+        f"async (arg) => {{ const m = await import('{asset('js/' + module)}'); {body} }}", arg)
 
 
 WALKS = [
@@ -100,3 +102,40 @@ def test_each_submission_gets_a_fresh_uuid_and_trace_id(page: Page) -> None:
     assert a["trace"] != b["trace"]
     assert len(a["trace"]) == 32
     assert (a["attempts"], a["form"]) == (0, "lead")
+
+
+T_DE = {"this": {"field": "Dieses Feld", "box": "Dieses Kästchen"}, "types": {"integer": "eine ganze Zahl"},
+        "errors": {"required": "Bitte ausfüllen.", "required:box": "Bitte ankreuzen.",
+                   "type": "{this} muss {type} sein.", "enum": "Einer von: {values}.",
+                   "maximum": "Höchstens {limit}.", "empty": "{this} ist leer.",
+                   "minLength": "Mindestens {limit}.", "maxLength": "Höchstens {limit} ({count}).",
+                   "custom": "{this} {message}.", "invalid": "Ungültig."},
+        "other": {"additional": "„{field}“ gibt es nicht", "invalid": "ungültig"}}
+
+
+@pytest.mark.parametrize(("error", "prop", "box", "value", "said"), [
+    ({"code": "required"}, {}, False, "", "Bitte ausfüllen."),
+    ({"code": "required"}, {}, True, "", "Bitte ankreuzen."),
+    ({"code": "type"}, {"type": "integer"}, False, "x", "Dieses Feld muss eine ganze Zahl sein."),
+    ({"code": "enum"}, {"enum": ["a", "b"]}, False, "c", "Einer von: a, b."),
+    ({"code": "maximum"}, {"maximum": 9}, False, 10, "Höchstens 9."),
+    ({"code": "minLength"}, {"minLength": 1}, False, "", "Dieses Feld ist leer."),
+    ({"code": "minLength"}, {"minLength": 3}, False, "ab", "Mindestens 3."),
+    ({"code": "maxLength"}, {"maxLength": 2}, False, "äöü", "Höchstens 2 (3)."),  # code points
+    ({"code": "pattern", "message": "is not in the expected format"}, {"x-pattern-message": "ist falsch"},
+     False, "x", "Dieses Feld ist falsch."),
+    ({"code": "const", "message": "must be true"}, {"const": True, "x-const-message": "muss an sein"},
+     True, False, "Dieses Kästchen muss an sein."),
+    ({"code": "format"}, {}, False, "x", "Ungültig."),          # a code without words of its own
+    ({"message": "from an older proxy"}, {}, False, "x", "Ungültig."),  # no code at all
+])
+def test_a_fields_problem_is_worded_by_code(page: Page, error: dict[str, Any], prop: dict[str, Any],
+                                            box: bool, value: Any, said: str) -> None:
+    assert js(page, "words.js", "return m.fieldError(arg[0], arg[1], arg[2], arg[3], arg[4]);",
+              [T_DE, error, prop, box, value]) == said
+
+
+def test_problems_no_field_owns_are_worded_by_code(page: Page) -> None:
+    said = js(page, "words.js", "return arg[1].map((e) => m.otherError(arg[0], e));",
+              [T_DE, [{"field": "fax", "code": "additional"}, {"field": "", "code": "stamp"}]])
+    assert said == ["„fax“ gibt es nicht", "ungültig"]

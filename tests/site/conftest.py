@@ -27,6 +27,14 @@ class Build:
 Builder = Callable[..., Build]
 
 
+def build_repo_site(out: Path) -> Build:
+    """The repository's own site as `./dev build` builds it, any warning fatal."""
+    done = subprocess.run([sys.executable, "-m", "pelican", "content", "-o", str(out), "-s", "pelicanconf.py",
+                           "--fatal", "warnings"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(out)})
+    return Build(out, done.returncode, done.stdout + done.stderr)
+
+
 @pytest.fixture
 def build(tmp_path: Path) -> Builder:
     """`build(settings_extra="...", content={...}, env={...})` -> Build.

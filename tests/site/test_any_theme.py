@@ -12,7 +12,9 @@ from tests.site.newsite import new_site
 from tests.site.test_leadform_plugin import Tags
 
 PLUGIN_FILES = ["css/leadform.css", "js/leadform.js", "js/machine.js", "js/outbox.js", "js/rules.js",
-                "js/store.js"]
+                "js/store.js", "js/words.js"]
+NAMES = assets.plan().names  # the published (content-hashed) name of each
+JS, CSS = f"/leadform/{NAMES['js/leadform.js']}", f"/leadform/{NAMES['css/leadform.css']}"
 
 
 def head_of(html: str) -> str:
@@ -28,19 +30,20 @@ def test_the_default_theme_gets_the_form_with_its_script_and_styles_in_the_head(
     assert form["data-state"] == "idle"
     assert page.find("p", role="status") != []
     head = Tags(head_of(html))
-    assert [s["src"] for s in head.find("script", type="module")] == ["/leadform/js/leadform.js"]
-    assert len(head.find("link", rel="stylesheet", href="/leadform/css/leadform.css")) == 1
+    assert [s["src"] for s in head.find("script", type="module")] == [JS]
+    assert len(head.find("link", rel="stylesheet", href=CSS)) == 1
     assert head.find("link", href="/theme/css/main.css") != []  # notmyidea's own look stays
     for name in PLUGIN_FILES:
-        assert (site.out / "leadform" / name).stat().st_size > 0, name
+        assert (site.out / "leadform" / NAMES[name]).stat().st_size > 0, name
+        assert not (site.out / "leadform" / name).exists(), f"an unhashed {name} a page could mix"
 
 
 def test_pages_without_a_form_get_no_script(tmp_path: Path) -> None:
     site = new_site(tmp_path, content={"pages/contact.md": "Title: Contact\n\nMail us.\n",
                                        "pages/offer.md": "Title: Offer\n\n<!-- leadform: lead -->\n"})
     assert site.returncode == 0, site.log
-    assert "leadform.js" not in site.html("pages/contact.html")
-    assert "leadform.js" in site.html("pages/offer.html")
+    assert "/leadform/js/" not in site.html("pages/contact.html")
+    assert JS in site.html("pages/offer.html")
 
 
 def test_the_thank_you_page_is_the_plugins_own_in_the_themes_frame(tmp_path: Path) -> None:
@@ -49,14 +52,14 @@ def test_the_thank_you_page_is_the_plugins_own_in_the_themes_frame(tmp_path: Pat
     thanks = site.html("thanks/lead/index.html")
     assert "Thank you" in thanks
     assert "/theme/css/main.css" in thanks  # it extends notmyidea's base.html
-    assert "leadform.js" not in thanks
+    assert "/leadform/js/" not in thanks
 
 
 def test_relative_urls_link_the_assets_from_where_each_page_is(tmp_path: Path) -> None:
     site = new_site(tmp_path, settings="RELATIVE_URLS = True\n")
     assert site.returncode == 0, site.log
     head = Tags(head_of(site.html("pages/contact.html")))
-    assert [s["src"] for s in head.find("script", type="module")] == ["../leadform/js/leadform.js"]
+    assert [s["src"] for s in head.find("script", type="module")] == [".." + JS]
 
 
 def test_a_form_in_an_article_is_linked_on_the_index_that_shows_it_too(tmp_path: Path) -> None:
@@ -66,7 +69,7 @@ def test_a_form_in_an_article_is_linked_on_the_index_that_shows_it_too(tmp_path:
     for path in ("news.html", "index.html"):
         html = site.html(path)
         assert 'data-leadform="lead"' in html, path
-        assert html.count("/leadform/js/leadform.js") == 1, path
+        assert html.count(JS) == 1, path
 
 
 def test_a_theme_overrides_one_block_of_the_thank_you_page(tmp_path: Path) -> None:
@@ -92,19 +95,19 @@ def test_a_theme_with_styles_of_its_own_empties_the_styles_block(tmp_path: Path)
     site = new_site(tmp_path, settings=f"THEME_TEMPLATES_OVERRIDES = [{str(overrides)!r}]\n")
     assert site.returncode == 0, site.log
     head = head_of(site.html("pages/contact.html"))
-    assert "leadform.css" not in head
-    assert head.count("/leadform/js/leadform.js") == 1
+    assert "/leadform/css/" not in head
+    assert head.count(JS) == 1
 
 
 def test_static_dir_moves_the_assets_and_a_bad_one_is_logged(tmp_path: Path) -> None:
     moved = new_site(tmp_path / "moved", settings='LEADFORM["static_dir"] = "static/forms"\n')
     assert moved.returncode == 0, moved.log
-    assert "/static/forms/js/leadform.js" in moved.html("pages/contact.html")
-    assert (moved.out / "static" / "forms" / "js" / "leadform.js").exists()
+    assert f"/static/forms/{NAMES['js/leadform.js']}" in moved.html("pages/contact.html")
+    assert (moved.out / "static" / "forms" / NAMES["js/leadform.js"]).exists()
     bad = new_site(tmp_path / "bad", settings='LEADFORM["static_dir"] = "../outside"\n')
     assert bad.returncode == 0, bad.log
     assert "static_dir" in bad.log
-    assert "/leadform/js/leadform.js" in bad.html("pages/contact.html")
+    assert JS in bad.html("pages/contact.html")
     assert not (tmp_path / "bad" / "outside").exists()
 
 

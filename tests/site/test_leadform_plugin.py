@@ -7,9 +7,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from pelican.plugins.leadform import assets
 
 from leadline.schemas import HONEYPOT_FIELD, load_schemas
-from tests.site.conftest import Build, Builder
+from tests.site.conftest import Build, Builder, build_repo_site
 from tests.support.procs import ROOT
 
 PLUGIN = ROOT / "site" / "pelican" / "plugins" / "leadform"
@@ -47,14 +48,7 @@ class Tags(HTMLParser):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Build:
     """The repository's own site, built once for the tests that only read it."""
-    import subprocess
-    import sys
-
-    out = tmp_path_factory.mktemp("site")
-    done = subprocess.run([sys.executable, "-m", "pelican", "content", "-o", str(out), "-s", "pelicanconf.py",
-                           "--fatal", "warnings"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(out)})
-    return Build(out, done.returncode, done.stdout + done.stderr)
+    return build_repo_site(tmp_path_factory.mktemp("site"))
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +77,7 @@ def test_the_form_has_one_control_per_schema_property_plus_the_honeypot(page: Ta
 
 def test_the_form_posts_to_the_endpoint_and_starts_idle_with_a_status_line(page: Tags) -> None:
     [form] = page.find("form", **{"data-leadform": "lead"})
-    assert form["action"] == "http://127.0.0.1:8080/api/forms/lead"
+    assert form["action"] == "http://127.0.0.1:8080/api/forms/lead?lang=en"
     assert form["method"] == "post"
     assert form["data-state"] == "idle"
     [status] = page.find("p", role="status")
@@ -144,7 +138,7 @@ def test_the_embedded_rules_are_the_schema_subset_the_proxy_validates(page: Tags
     assert rules["required"] == SCHEMA["required"]
     assert list(rules["properties"]) == list(SCHEMA["properties"])
     for name, prop in SCHEMA["properties"].items():
-        shown = {"title", "description", "x-autocomplete", "x-widget"}  # the inputs' business
+        shown = {"title", "description", "x-autocomplete", "x-widget", "x-i18n"}  # the inputs' business
         kept = {k: v for k, v in prop.items() if k not in shown}
         assert rules["properties"][name] == kept
     # The same file the proxy loads.
@@ -154,9 +148,11 @@ def test_the_embedded_rules_are_the_schema_subset_the_proxy_validates(page: Tags
 def test_the_page_loads_the_form_script_as_a_module_and_its_styles_once(page: Tags) -> None:
     """The theme includes leadform_assets.html itself, so the plugin adds nothing."""
     scripts = page.find("script", type="module")
-    assert [s["src"] for s in scripts] == ["/leadform/js/leadform.js"]
-    assert page.find("link", rel="stylesheet", href="/leadform/css/leadform.css") != []
-    assert len(page.find("link", href="/leadform/css/leadform.css")) == 1
+    names = assets.plan().names
+    js, css = f"/leadform/{names['js/leadform.js']}", f"/leadform/{names['css/leadform.css']}"
+    assert [s["src"] for s in scripts] == [js]
+    assert page.find("link", rel="stylesheet", href=css) != []
+    assert len(page.find("link", href=css)) == 1
 
 
 def test_a_thank_you_page_is_written_for_each_form(site: Build) -> None:
@@ -166,7 +162,7 @@ def test_a_thank_you_page_is_written_for_each_form(site: Build) -> None:
 
 
 def test_the_form_script_and_styles_fit_the_15_kib_budget(site: Build) -> None:
-    files = [*(site.out / "leadform" / "js").glob("*.js"), site.out / "leadform" / "css" / "leadform.css"]
+    files = [*(site.out / "leadform" / "js").glob("*.js"), *(site.out / "leadform" / "css").glob("*.css")]
     sizes = {f.name: f.stat().st_size for f in files}
     assert sum(sizes.values()) < BUDGET, sizes
 
@@ -175,7 +171,7 @@ def test_leadform_endpoint_in_the_environment_overrides_the_settings(build: Buil
     done = build(env={"LEADFORM_ENDPOINT": "https://forms.example.com/v1/{form}/submit"})
     assert done.returncode == 0, done.log
     [form] = Tags(done.html()).find("form", **{"data-leadform": "lead"})
-    assert form["action"] == "https://forms.example.com/v1/lead/submit"
+    assert form["action"] == "https://forms.example.com/v1/lead/submit?lang=en"
 
 
 def test_an_unknown_form_is_logged_with_page_and_name_and_the_build_goes_on(build: Builder) -> None:
@@ -197,7 +193,7 @@ def test_bad_settings_are_logged_and_replaced_by_defaults(build: Builder) -> Non
     for named in ("ftp:/nope", "'colour'", "submit_label"):
         assert named in log
     [form] = Tags(done.html()).find("form", **{"data-leadform": "lead"})
-    assert form["action"] == "http://127.0.0.1:8080/api/forms/lead"
+    assert form["action"] == "http://127.0.0.1:8080/api/forms/lead?lang=en"
 
 
 def test_a_missing_schema_folder_is_an_error_not_a_crash(build: Builder, tmp_path: Any) -> None:
@@ -233,7 +229,7 @@ def test_compact_drops_comment_lines_and_indentation_but_not_slashes_in_code() -
 
 
 def test_shipped_files_are_the_compacted_plugin_sources(site: Build) -> None:
-    shipped = (site.out / "leadform" / "js" / "outbox.js").read_text()
+    shipped = (site.out / "leadform" / assets.plan().names["js/outbox.js"]).read_text()
     source = (PLUGIN / "static" / "js" / "outbox.js").read_text()
     assert source.startswith("//")
     assert not shipped.startswith("//")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import texts
+
 log = logging.getLogger(__name__)
 
 ENDPOINT_ENV = "LEADFORM_ENDPOINT"
@@ -24,7 +26,10 @@ DEFAULTS: dict[str, str] = {
     "schema_dir": "schemas",
     # The thank-you page the no-JavaScript path lands on, relative to SITEURL.
     "thanks_url": "thanks/{form}/",
-    "submit_label": "Send",
+    # The button's words on pages in DEFAULT_LANG; "" = the built-in ones
+    # (texts.py), which pages in other languages always get unless the
+    # schema's x-i18n gives an `x-submit-label`.
+    "submit_label": "",
     # Where the form's script and styles go, relative to the output folder.
     "static_dir": "leadform",
 }
@@ -40,16 +45,28 @@ class Settings:
     thanks_url: str
     submit_label: str
     static_dir: str = DEFAULTS["static_dir"]
+    # The site's DEFAULT_LANG, as Pelican has it (texts.reduce() makes it en/de/zh).
+    lang: str = "en"
 
-    def action(self, form: str) -> str:
-        """The URL a form posts to."""
+    def action(self, form: str, lang: str | None = None) -> str:
+        """The URL a form posts to; with `?lang=` (C3) when a language is given."""
         if "{form}" in self.endpoint:
-            return self.endpoint.replace("{form}", form)
-        return self.endpoint.rstrip("/") + "/" + form
+            url = self.endpoint.replace("{form}", form)
+        else:
+            url = self.endpoint.rstrip("/") + "/" + form
+        return url if lang is None else f"{url}{'&' if '?' in url else '?'}lang={lang}"
 
-    def thanks(self, form: str) -> tuple[str, str]:
-        """(url, save_as) of a form's thank-you page."""
+    def thanks(self, form: str, lang: str | None = None) -> tuple[str, str] | None:
+        """(url, save_as) of a form's thank-you page; with `lang`, that language's
+        (where the proxy sends a post with `?lang=`: `{lang}` substituted, or
+        `<lang>/` appended to a folder), None when the URL cannot hold one."""
         url = self.thanks_url.replace("{form}", form).lstrip("/")
+        if "{lang}" in url:
+            url = url.replace("{lang}", lang or texts.reduce(self.lang))
+        elif lang is not None:
+            if url and not url.endswith("/"):
+                return None
+            url += f"{lang}/"
         return url, url + "index.html" if url.endswith("/") or not url else url
 
 
@@ -87,4 +104,5 @@ def read(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) 
         thanks_url=merged["thanks_url"],
         submit_label=merged["submit_label"],
         static_dir=merged["static_dir"].strip("/"),
+        lang=str(settings.get("DEFAULT_LANG") or "en"),
     )

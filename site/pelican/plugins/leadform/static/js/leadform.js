@@ -4,16 +4,10 @@ import { can, next } from './machine.js';
 import { check } from './rules.js';
 import { Outbox, entry } from './outbox.js';
 import { openStore } from './store.js';
+import { fieldError, fill, otherError } from './words.js';
 
-const SAY = {
-  saving: 'Saving…',
-  queued: 'Thank you! We have your request and are sending it to our team.',
-  earlier: 'Thank you! Your earlier request is saved on this device and on its way.',
-  offline: 'Thank you! Your request is saved on this device and will be sent once our server is reachable.',
-  sent: 'Thank you! Your request has reached our team. We will get back to you within one business day.',
-  invalid: 'Please correct the fields marked above.',
-  rejected: 'We could not accept your request: please correct the fields marked above and send it again.',
-};
+// The page's words (texts.py, in the page's language) and rules, embedded in the form.
+const embedded = (form, cls) => JSON.parse(form.querySelector(cls).textContent);
 
 // Typed after the schema; an empty field is "not given", as on the proxy.
 // Names the schema lacks (the honeypot) go along only when filled.
@@ -27,24 +21,25 @@ function collect(form, props) {
   return data;
 }
 
-// Each message next to its field (aria-describedby comes from the plugin);
-// returns the words for errors no field owns.
+// Each message next to its field (aria-describedby comes from the plugin),
+// worded by code in the page's language; returns the words for errors no field owns.
 function show(form, errors) {
-  const left = new Map(errors.map((e) => [e.field, e.message]));
+  const T = embedded(form, '.leadform-texts'), props = embedded(form, '.leadform-rules').properties;
+  const owned = new Set();
   for (const box of form.querySelectorAll('[data-field]')) {
-    const name = box.dataset.field, el = form.elements[name], msg = left.get(name);
-    left.delete(name);
-    box.querySelector('.error').textContent = msg ? `${el.type === 'checkbox' ? 'This box' : 'This field'} ${msg}.` : '';
-    if (msg) el.setAttribute('aria-invalid', 'true');
+    const name = box.dataset.field, el = form.elements[name], e = errors.find((x) => x.field === name);
+    if (e) owned.add(e);
+    box.querySelector('.error').textContent = e ? fieldError(T, e, props[name], el.type === 'checkbox', el.value) : '';
+    if (e) el.setAttribute('aria-invalid', 'true');
     else el.removeAttribute('aria-invalid');
   }
   form.querySelector('[aria-invalid]')?.focus();
-  return [...left].map((e) => e.join(' ').trim()).join('; ');
+  return errors.filter((e) => !owned.has(e)).map((e) => otherError(T, e)).join('; ');
 }
 
 function setup(form, outbox) {
   const name = form.dataset.leadform, status = form.querySelector('[role=status]');
-  const rules = JSON.parse(form.querySelector('.leadform-rules').textContent);
+  const rules = embedded(form, '.leadform-rules'), SAY = embedded(form, '.leadform-texts').say;
   const mine = new Set(); // entries this form has said "thank you" for
   const go = (event, words) => {
     if (!can(form.dataset.state, event)) return false;
@@ -79,7 +74,7 @@ function setup(form, outbox) {
       else if (el) el.value = v;
     }
     const { status: code, errors } = e.rejected, rest = show(form, errors);
-    go('rejected', code === 422 && !rest ? SAY.rejected : `We could not accept your request (${rest || `error ${code}`}). Please check it and send it again.`);
+    go('rejected', code === 422 && !rest ? SAY.rejected : fill(SAY.refused, { reason: rest || fill(SAY.status, { status: code }) }));
   };
   outbox.addEventListener('reject', (ev) => ev.detail.form === name && reclaim());
   outbox.addEventListener('done', (ev) => mine.delete(ev.detail.id) && !mine.size && go('delivered', SAY.sent));

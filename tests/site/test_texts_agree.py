@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from pelican.plugins.leadform import texts as page
 
 from leadline.schemas import CODES
-from pelican.plugins.leadform import texts as page
 from proxy import texts as proxy
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")

@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from pelican import signals
 from pelican.generators import Generator
 
-from . import assets, forms, settings
+from . import assets, forms, serviceworker, settings
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,9 @@ class LeadformGenerator(Generator):  # type: ignore[misc]  # pelican ships no ty
         target = Path(self.output_path) / self.leadform.settings.static_dir
         before, after = assets.publish(target)
         log.info("leadform: script and styles written to %s (%d -> %d bytes)", target, before, after)
+        # names: assets.publish's hashed module names once they exist (identity until then).
+        sw = serviceworker.write(Path(self.output_path), self.leadform.settings, names={})
+        log.info("leadform: service worker written to %s", sw)
         template = self.get_template("leadform_thanks")
         for name, form in self.leadform.forms.items():
             url, save_as = self.leadform.settings.thanks(name)

@@ -95,6 +95,7 @@ def render(form: Form, settings: Settings) -> str:
     labelled = f' aria-labelledby="{fid}-title"' if title else ""
     return (
         f'<form class="leadform" id="{fid}" data-leadform="{form.name}" data-state="idle"'
+        f' data-stamp-bits="{settings.stamp_bits}" data-sw="{escape(settings.sw_url)}"'
         f' action="{escape(settings.action(form.name))}" method="post" accept-charset="utf-8"{labelled}>'
         f"{head}{fields}{trap}"
         f'<button type="submit">{escape(settings.submit_label)}</button>'

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Worker, expect
@@ -111,8 +110,8 @@ def retry_the_sync(context: BrowserContext, origin: str) -> None:
     blank = context.new_page()
     cdp = context.new_cdp_session(blank)
     found: list[str] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated",
-           lambda e: found.extend(r["registrationId"] for r in e["registrations"] if r["scopeURL"] == origin + "/"))
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: found.extend(
+        r["registrationId"] for r in e["registrations"] if r["scopeURL"] == origin + "/"))
     cdp.send("ServiceWorker.enable")
     for _ in range(50):  # Playwright hands events over only while it is called
         if found:

@@ -51,8 +51,9 @@ export function sha256(text) {
 
 const HEX = new TextEncoder().encode('0123456789abcdef');
 const SLICE_MS = 8;
-// Gives the page (or the worker) its event loop back between slices.
-const pause = () => (globalThis.scheduler?.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
+// Gives the page (or the worker) its event loop back between slices, behind
+// everything else waiting (scheduler.yield would cut in line ahead of it).
+const pause = () => new Promise((r) => (globalThis.scheduler?.postTask ? scheduler.postTask(r, { priority: 'background' }) : setTimeout(r, 0)));
 
 // The header value for one submission. The nonce is an 8-digit counter,
 // zero-padded so that it starts a block where it can: the blocks before it

@@ -14,19 +14,17 @@ const roots = (n, e) => {
 const K = roots(64, 1 / 3), IV = roots(8, 1 / 2), W = new Int32Array(64);
 
 // One 64-byte block of b at o into the state h (SHA-256's compression).
+const r = (x, n) => (x >>> n) | (x << (32 - n));
 function block(h, b, o) {
   for (let i = 0; i < 16; i++, o += 4) W[i] = (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
   for (let i = 16; i < 64; i++) {
     const x = W[i - 15], y = W[i - 2];
-    W[i] = (((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)) + W[i - 7]
-      + (((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)) + W[i - 16];
+    W[i] = (r(x, 7) ^ r(x, 18) ^ (x >>> 3)) + W[i - 7] + (r(y, 17) ^ r(y, 19) ^ (y >>> 10)) + W[i - 16];
   }
   let a = h[0], c = h[1], d = h[2], e = h[3], f = h[4], g = h[5], k = h[6], m = h[7];
   for (let i = 0; i < 64; i++) {
-    const t = (m + (((f >>> 6) | (f << 26)) ^ ((f >>> 11) | (f << 21)) ^ ((f >>> 25) | (f << 7)))
-      + ((f & g) ^ (~f & k)) + K[i] + W[i]) | 0;
-    const u = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10)))
-      + ((a & c) ^ (a & d) ^ (c & d))) | 0;
+    const t = (m + (r(f, 6) ^ r(f, 11) ^ r(f, 25)) + ((f & g) ^ (~f & k)) + K[i] + W[i]) | 0;
+    const u = ((r(a, 2) ^ r(a, 13) ^ r(a, 22)) + ((a & c) ^ (a & d) ^ (c & d))) | 0;
     m = k; k = g; g = f; f = (e + t) | 0; e = d; d = c; c = a; a = (t + u) | 0;
   }
   h[0] += a; h[1] += c; h[2] += d; h[3] += e; h[4] += f; h[5] += g; h[6] += k; h[7] += m;

@@ -9,6 +9,7 @@ offline before the submission and online again once the back end is up.
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -53,8 +54,19 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 def worker_of(context: BrowserContext, page: Page) -> Worker:
     """The site's service worker, once it is active (its sync can be registered)."""
     page.wait_for_function("navigator.serviceWorker.ready.then((r) => !!r.active)", timeout=10_000)
-    return wait_for(lambda: context.service_workers[0] if context.service_workers else None,
-                    timeout=10, what="the service worker")
+    found: Worker = wait_for(lambda: context.service_workers[0] if context.service_workers else None,
+                             timeout=10, what="the service worker")
+    return found
+
+
+def all_delivered_once(stack: Stack, emails: list[str]) -> None:
+    """Each in the CRM once, written by one CRM call (one wait for duplicates in all)."""
+    wait_for(lambda: all(stack.leads(email) for email in emails), timeout=30, what="every lead in the CRM")
+    time.sleep(1.0)  # room for a duplicate to show up, if there were one
+    calls = stack.calls()
+    for email in emails:
+        (lead,) = stack.leads(email)
+        assert [c["id"] for c in calls].count(lead["id"]) == 1, f"{email}: CRM called more than once"
 
 
 def submit(page: Page) -> str:
@@ -147,8 +159,7 @@ def test_a_new_deploys_worker_takes_over_and_delivers_what_the_old_one_queued_on
     page.close()
     proxy_down.proxy_up()
     retry_the_sync(context, site.url)
-    for email in emails:
-        delivered_once(proxy_down, email)
+    all_delivered_once(proxy_down, emails)
     assert accepted(proxy_down) == 3
     assert context.pages == []  # no page: the new deploy's worker sent them
 
@@ -166,10 +177,32 @@ def test_page_and_worker_both_awake_send_each_entry_once(context: BrowserContext
     proxy_down.proxy_up()
     # At once: the page's "online" flush and the worker's sync both go for every entry.
     context.set_offline(False)
-    for email in emails:
-        delivered_once(proxy_down, email)
+    all_delivered_once(proxy_down, emails)
     assert accepted(proxy_down) == 4
     expect(page.locator(FORM)).to_have_attribute("data-state", "sent", timeout=10_000)
+
+
+def test_a_tab_closed_while_stamping_is_sent_by_the_worker_at_once(context: BrowserContext, site_url: str,
+                                                                   proxy_down: Stack) -> None:
+    """The page holds the entry's lock while it stamps; the worker, woken by the
+    sync registered at the thank-you, waits for that lock and takes over the
+    moment the tab is gone: no network change, no retry minutes later."""
+    proxy_down.proxy_up()
+    page = context.new_page()
+    page.goto(site_url)
+    worker_of(context, page)
+    page.locator(FORM).evaluate("(f) => { f.dataset.stampBits = '20'; }")
+    email = fill(page)
+    # A 20-bit stamp takes the worker about a second; the page, slowed 30 times, half a minute.
+    context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 30})
+    page.click(f"{FORM} button[type=submit]")
+    expect(page.locator(FORM)).to_have_attribute("data-state", "queued", timeout=5000)
+    page.wait_for_function("navigator.serviceWorker.ready.then((r) => r.sync.getTags())"
+                           ".then((tags) => tags.includes('leadline-outbox'))", timeout=5000)
+    assert proxy_down.leads(email) == []
+    page.close()
+    all_delivered_once(proxy_down, [email])
+    assert accepted(proxy_down) == 1
 
 
 def test_without_background_sync_the_page_delivers_as_before(context: BrowserContext, site_url: str,

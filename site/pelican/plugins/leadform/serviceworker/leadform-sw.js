@@ -18,7 +18,7 @@ self.addEventListener('activate', (ev) => ev.waitUntil(self.clients.claim()));
 
 let outbox;
 async function deliver() {
-  outbox ??= new Outbox(await openStore(), { bits: SITE.bits, keepalive: false });
+  outbox ??= new Outbox(await openStore(), { bits: SITE.bits, keepalive: false, wait: true });
   // The network is back: no backoff, only the server's Retry-After holds.
   const left = await outbox.sendDue(true);
   // A rejected sync is tried again by the browser (minutes apart, a few times).

@@ -108,7 +108,8 @@ function backgroundSync(url) {
 
 const forms = document.querySelectorAll('form[data-leadform]');
 if (forms.length) {
-  const outbox = new Outbox(await openStore());
+  // bits: for entries an older script queued without their own.
+  const outbox = new Outbox(await openStore(), { bits: Number(forms[0].dataset.stampBits ?? STAMP_BITS) });
   const sync = backgroundSync(forms[0].dataset.sw);
   // Only our own failures: the worker's are retried by the browser itself.
   outbox.addEventListener('retry', (ev) => ev.detail.by === outbox.tab && sync());

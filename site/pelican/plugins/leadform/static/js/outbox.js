@@ -41,12 +41,15 @@ export const entry = (form, url, data, bits = STAMP_BITS) => ({ id: crypto.rando
 
 export class Outbox extends EventTarget {
   // bits: for entries an older script stored without; keepalive: pages only
-  // (a service worker outlives its fetches anyway).
-  constructor(store, { bits = STAMP_BITS, keepalive = true } = {}) {
+  // (a service worker outlives its fetches anyway); wait: queue for an entry's
+  // lock instead of skipping it (the service worker: the page holding it may
+  // be closing, and what it leaves is the worker's to send at once).
+  constructor(store, { bits = STAMP_BITS, keepalive = true, wait = false } = {}) {
     super();
     this.store = store;
     this.bits = bits;
     this.keepalive = keepalive;
+    this.wait = wait;
     this.busy = new Set();
     this.tab = crypto.randomUUID();
     // So a tab hears of a delivery another tab made.
@@ -87,7 +90,7 @@ export class Outbox extends EventTarget {
   // One tab at a time per entry. A Web Lock dies with its tab; the fallback
   // lease (claimed atomically in IndexedDB) expires if its tab dies mid-send.
   async exclusive(id, fn) {
-    if (navigator.locks) return navigator.locks.request(`leadline:${id}`, { ifAvailable: true }, (lock) => lock && fn());
+    if (navigator.locks) return navigator.locks.request(`leadline:${id}`, { ifAvailable: !this.wait }, (lock) => lock && fn());
     const until = Date.now() + LEASE_MS;
     const { after } = await this.store.swap(id, (e) => (e && !(e.lease > Date.now()) ? { ...e, lease: until, owner: this.tab } : e));
     if (after?.owner !== this.tab || after.lease !== until) return;

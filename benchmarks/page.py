@@ -242,7 +242,7 @@ def per_second(samples: list[tuple[float, int]]) -> float:
 
 def expected_median_ms(bits: int, rate: float) -> float:
     """The median stamp at this speed: half of all stamps need fewer than ln 2 * 2^bits tries."""
-    return math.log(2) * 2**bits / rate * 1000
+    return math.log(2) * 2.0**bits / rate * 1000
 
 
 def p90(values: list[float]) -> float:

@@ -15,7 +15,8 @@ from tests.support.procs import ROOT
 
 PLUGIN = ROOT / "site" / "pelican" / "plugins" / "leadform"
 SCHEMA = json.loads((ROOT / "schemas" / "lead.schema.json").read_text())
-BUDGET = 15 * 1024
+# 15 KiB until issue 13 added the stamp (stamp.js, about 3 KB) and the service worker's wiring.
+BUDGET = 20 * 1024
 
 
 class Tags(HTMLParser):
@@ -161,7 +162,7 @@ def test_a_thank_you_page_is_written_for_each_form(site: Build) -> None:
     assert not thanks.find("script", type="module")  # nothing to run there
 
 
-def test_the_form_script_and_styles_fit_the_15_kib_budget(site: Build) -> None:
+def test_the_form_script_and_styles_fit_the_budget(site: Build) -> None:
     files = [*(site.out / "leadform" / "js").glob("*.js"), *(site.out / "leadform" / "css").glob("*.css")]
     sizes = {f.name: f.stat().st_size for f in files}
     assert sum(sizes.values()) < BUDGET, sizes

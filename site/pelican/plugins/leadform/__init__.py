@@ -25,7 +25,7 @@ from markupsafe import Markup
 from pelican import signals
 from pelican.generators import Generator
 
-from . import assets, forms, headers, settings, texts
+from . import assets, forms, headers, serviceworker, settings, texts
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,9 @@ class LeadformGenerator(Generator):  # type: ignore[misc]  # pelican ships no ty
         done = assets.publish(target)
         log.info("leadform: script and styles written to %s (%d -> %d bytes)",
                  target, done.before, done.after)
+        # Unhashed, at the root; its imports point at the hashed modules.
+        sw = serviceworker.write(Path(self.output_path), self.leadform.settings, names=done.names)
+        log.info("leadform: service worker written to %s", sw)
         template = self.get_template("leadform_thanks")
         site_lang = self.leadform.settings.lang
         for name, form in self.leadform.forms.items():

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .settings import SW_NAME
+
 FILE = "_headers"
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 # sworker's service worker, written to the output root under a stable name.
-SERVICE_WORKER = "leadform-sw.js"
+SERVICE_WORKER = SW_NAME
 
 
 def page_urls(rel: str) -> list[str]:

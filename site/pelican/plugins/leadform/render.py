@@ -118,6 +118,7 @@ def render(form: Form, settings: Settings, lang: str | None = None) -> str:
     labelled = f' aria-labelledby="{fid}-title"' if title else ""
     return (
         f'<form class="leadform" id="{fid}" data-leadform="{form.name}" data-state="idle" lang="{code}"'
+        f' data-stamp-bits="{settings.stamp_bits}" data-sw="{escape(settings.sw_url)}"'
         f' action="{escape(settings.action(form.name, code))}" method="post"'
         f' accept-charset="utf-8"{labelled}>'
         f"{head}{fields}{trap}"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import texts
 
@@ -33,6 +34,12 @@ DEFAULTS: dict[str, str] = {
     # Where the form's script and styles go, relative to the output folder.
     "static_dir": "leadform",
 }
+# The stamp's difficulty (data-stamp-bits): the proxy's SPAM_STAMP_BITS default.
+STAMP_BITS = 16
+# Past 24 bits a phone works for minutes; the proxy reads 0-64.
+MAX_STAMP_BITS = 24
+# The service worker, at the site's root (its scope): serviceworker.py writes it.
+SW_NAME = "leadform-sw.js"
 _ENDPOINT = re.compile(r"^(https?://[^/\s]+)?/[^\s]*$")
 # A folder inside the output, as it appears in a URL: no "." or ".." parts.
 _STATIC_DIR = re.compile(r"^(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
@@ -47,6 +54,14 @@ class Settings:
     static_dir: str = DEFAULTS["static_dir"]
     # The site's DEFAULT_LANG, as Pelican has it (texts.reduce() makes it en/de/zh).
     lang: str = "en"
+    stamp_bits: int = STAMP_BITS
+    # SITEURL's path ("" at a domain's root): where the site's root is served.
+    root_path: str = ""
+
+    @property
+    def sw_url(self) -> str:
+        """The service worker's URL, same-origin as every page (a worker must be)."""
+        return f"{self.root_path}/{SW_NAME}"
 
     def action(self, form: str, lang: str | None = None) -> str:
         """The URL a form posts to; with `?lang=` (C3) when a language is given."""
@@ -78,10 +93,13 @@ def read(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) 
         log.error("leadform: LEADFORM must be a dict, got %s; using the defaults", type(given).__name__)
         given = {}
     merged = dict(DEFAULTS)
+    bits = _stamp_bits(given.get("stamp_bits", STAMP_BITS))
     for key, value in given.items():
+        if key == "stamp_bits":
+            continue
         if key not in DEFAULTS:
             log.error("leadform: LEADFORM has an unknown key %r (known: %s); ignored",
-                      key, ", ".join(sorted(DEFAULTS)))
+                      key, ", ".join(sorted([*DEFAULTS, "stamp_bits"])))
         elif not isinstance(value, str) or not value.strip():
             log.error("leadform: LEADFORM[%r] must be a non-empty string, got %r; using %r",
                       key, value, DEFAULTS[key])
@@ -105,4 +123,14 @@ def read(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) 
         submit_label=merged["submit_label"],
         static_dir=merged["static_dir"].strip("/"),
         lang=str(settings.get("DEFAULT_LANG") or "en"),
+        stamp_bits=bits,
+        root_path=urlsplit(str(settings.get("SITEURL") or "")).path.rstrip("/"),
     )
+
+
+def _stamp_bits(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_STAMP_BITS:
+        return value
+    log.error("leadform: LEADFORM['stamp_bits'] must be a whole number from 0 to %d, got %r; using %d",
+              MAX_STAMP_BITS, value, STAMP_BITS)
+    return STAMP_BITS

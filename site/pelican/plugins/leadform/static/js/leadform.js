@@ -2,7 +2,7 @@
 // Without this script the same form still works as a plain POST.
 import { can, next } from './machine.js';
 import { check } from './rules.js';
-import { Outbox, entry } from './outbox.js';
+import { Outbox, STAMP_BITS, entry } from './outbox.js';
 import { openStore } from './store.js';
 import { fieldError, fill, otherError } from './words.js';
 
@@ -37,7 +37,7 @@ function show(form, errors) {
   return errors.filter((e) => !owned.has(e)).map((e) => otherError(T, e)).join('; ');
 }
 
-function setup(form, outbox) {
+function setup(form, outbox, sync) {
   const name = form.dataset.leadform, status = form.querySelector('[role=status]');
   const rules = embedded(form, '.leadform-rules'), SAY = embedded(form, '.leadform-texts').say;
   const mine = new Set(); // entries this form has said "thank you" for
@@ -55,12 +55,14 @@ function setup(form, outbox) {
     const data = collect(form, rules.properties), errors = check(rules, data);
     show(form, errors);
     if (errors.length) return go('invalid', SAY.invalid);
-    const e = entry(name, form.action, data);
+    const e = entry(name, form.action, data, Number(form.dataset.stampBits ?? STAMP_BITS));
     mine.add(e.id);
     await outbox.store.put(e); // stored before we say thank you
     form.reset();
     go('stored', SAY.queued);
+    // After the thank-you: the first attempt stamps the entry, then sends it.
     outbox.flush();
+    sync();
   });
 
   // A 4xx: the visitor's data back in the fields, with the proxy's reasons.
@@ -88,10 +90,25 @@ function setup(form, outbox) {
   });
 }
 
+// Background Sync (Chromium): the service worker at the site's root delivers
+// what is left once the tab is gone. Elsewhere nothing changes.
+function backgroundSync(url) {
+  if (!url || !self.ServiceWorkerRegistration || !('sync' in ServiceWorkerRegistration.prototype)) return () => {};
+  // updateViaCache none: a new deploy's worker and its modules, never a cached mix.
+  const ready = navigator.serviceWorker.register(url, { type: 'module', updateViaCache: 'none' })
+    .then(() => navigator.serviceWorker.ready);
+  ready.catch(() => {});
+  return () => ready.then((r) => r.sync.register('leadline-outbox')).catch(() => {});
+}
+
 const forms = document.querySelectorAll('form[data-leadform]');
 if (forms.length) {
-  const outbox = new Outbox(await openStore());
-  await Promise.all([...forms].map((f) => setup(f, outbox)));
+  // bits: for entries an older script queued without their own.
+  const outbox = new Outbox(await openStore(), { bits: Number(forms[0].dataset.stampBits ?? STAMP_BITS) });
+  const sync = backgroundSync(forms[0].dataset.sw);
+  // Only our own failures: the worker's are retried by the browser itself.
+  outbox.addEventListener('retry', (ev) => ev.detail.by === outbox.tab && sync());
+  await Promise.all([...forms].map((f) => setup(f, outbox, sync)));
   outbox.flush();
   addEventListener('online', () => outbox.flush(true));
   // Hidden may be the last moment a page gets (app switch, tab close);

@@ -1,0 +1,191 @@
+"""The stamp (BRIEF C2) as the page makes it, checked the way the proxy will:
+one SHA-256 (Python's hashlib here) over `1:<bits>:<ts>:<form>:<id>:<nonce>`.
+
+The proxy is played by Playwright's routing: each test says what it answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+
+from tests.browser.test_delivery import FORM, fill
+
+pytestmark = pytest.mark.browser
+
+STAMP = re.compile(r"^1:(\d{1,2}):(\d+):([0-9a-f]{1,16})$")
+ALLOW_HEADERS = "Content-Type, Idempotency-Key, traceparent, X-Leadline-Stamp"
+OUTBOX = "async () => (await (await import('/leadform/js/store.js')).openStore()).all()"
+
+
+def verify(header: str, form: str, sid: str, bits: int, now: float | None = None) -> bool:
+    """C2's rule: well formed, enough bits claimed, fresh, and the hash has them."""
+    match = STAMP.match(header)
+    if not match:
+        return False
+    claimed, ts, nonce = int(match[1]), int(match[2]), match[3]
+    now = time.time() if now is None else now
+    if claimed < bits or not now - 30 * 86400 <= ts <= now + 600:
+        return False
+    digest = hashlib.sha256(f"1:{claimed}:{ts}:{form}:{sid}:{nonce}".encode()).digest()
+    return int.from_bytes(digest, "big") >> (256 - claimed) == 0 if claimed else True
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    # No service worker here: these tests are about the page's own sends.
+    context = browser.new_context(service_workers="block")
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, site_url: str) -> Page:
+    page = context.new_page()
+    page.goto(f"{site_url}/privacy/")  # same origin, no form
+    return page
+
+
+def js(page: Page, body: str, arg: Any = None) -> Any:
+    return page.evaluate(f"async (arg) => {{ const m = await import('/leadform/js/stamp.js'); {body} }}", arg)
+
+
+def test_sha256_is_hashlibs_for_every_length_around_the_block_edges(page: Page) -> None:
+    texts = ["", "abc", "é中", *("x" * n for n in (*range(50, 70), *range(110, 130), 200))]
+    assert js(page, "return arg.map(m.sha256);", texts) == [hashlib.sha256(t.encode()).hexdigest()
+                                                            for t in texts]
+
+
+@pytest.mark.parametrize("form", ["lead", "l", "contact-us", "a-form-with-a-rather-long-name"])
+@pytest.mark.parametrize("bits", [0, 8, 12])
+def test_a_minted_stamp_verifies(page: Page, form: str, bits: int) -> None:
+    sid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    header = js(page, "return m.mint(...arg);", [form, sid, bits, 1_764_590_000])
+    assert verify(header, form, sid, bits, now=1_764_590_000), header
+    assert not verify(header, form, sid.replace("0f8f", "0f8e"), max(bits, 8), now=1_764_590_000)
+
+
+def test_minting_leaves_the_page_responsive(page: Page) -> None:
+    """20 bits take seconds at most; no task of the page waits long meanwhile."""
+    worst, header = js(page, """
+        let worst = 0, last = performance.now(), going = true;
+        const tick = () => { const t = performance.now(); worst = Math.max(worst, t - last); last = t;
+                             if (going) setTimeout(tick, 0); };
+        setTimeout(tick, 0);
+        const header = await m.mint('lead', 'x', 20, 1764590000);
+        going = false;
+        return [worst, header];""")
+    assert verify(header, "lead", "x", 20, now=1_764_590_000)
+    assert worst < 100, f"the page waited {worst:.0f} ms for a task"
+
+
+class Proxy:
+    """What the page sends, and the answers the test scripts (then 202)."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, Any]]] | None = None) -> None:
+        self.answers = list(answers or [])
+        self.posts: list[dict[str, str]] = []
+
+    def __call__(self, route: Route) -> None:
+        request = route.request
+        cors = {"Access-Control-Allow-Origin": request.headers.get("origin", "*"),
+                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                "Access-Control-Allow-Methods": "POST, OPTIONS"}
+        if request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+            return
+        self.posts.append(request.headers)
+        status, body = self.answers.pop(0) if self.answers else (202, {"status": "queued"})
+        route.fulfill(status=status, headers=cors, content_type="application/json", body=json.dumps(body))
+
+
+def open_form(context: BrowserContext, site_url: str, proxy: Proxy) -> Page:
+    page = context.new_page()
+    page.route("**/api/forms/**", proxy)
+    page.goto(site_url)
+    return page
+
+
+def test_every_send_carries_a_stamp_made_after_the_thank_you(context: BrowserContext, site_url: str) -> None:
+    proxy = Proxy([(503, {"status": "unavailable"})])
+    page = open_form(context, site_url, proxy)
+    bits = int(page.locator(FORM).get_attribute("data-stamp-bits") or "")
+    assert bits == 16  # LEADFORM["stamp_bits"]'s default, the proxy's SPAM_STAMP_BITS default
+    fill(page)
+    page.click(f"{FORM} button[type=submit]")
+    expect(page.locator(FORM)).to_have_attribute("data-state", "sent", timeout=10_000)
+    first, second = proxy.posts
+    sid = first["idempotency-key"]
+    assert second["idempotency-key"] == sid
+    assert first["x-leadline-stamp"] == second["x-leadline-stamp"]  # stamped once, sent with each try
+    assert verify(first["x-leadline-stamp"], "lead", sid, bits)
+
+
+def test_a_422_about_the_stamp_only_restamps_and_retries(context: BrowserContext, site_url: str) -> None:
+    stale = {"status": "invalid",
+             "errors": [{"field": "", "code": "stamp", "message": "a valid stamp is required"}]}
+    proxy = Proxy([(422, stale)])
+    page = open_form(context, site_url, proxy)
+    fill(page)
+    page.click(f"{FORM} button[type=submit]")
+    expect(page.locator(FORM)).to_have_attribute("data-state", "sent", timeout=10_000)
+    first, second = proxy.posts
+    sid = first["idempotency-key"]
+    assert second["idempotency-key"] == sid
+    for post in (first, second):
+        assert verify(post["x-leadline-stamp"], "lead", sid, 16)
+    assert int(second["x-leadline-stamp"].split(":")[2]) >= int(first["x-leadline-stamp"].split(":")[2])
+    assert page.evaluate(OUTBOX) == []
+
+
+def test_a_422_about_the_stamp_and_a_field_gives_the_data_back(context: BrowserContext,
+                                                               site_url: str) -> None:
+    errors = [{"field": "", "code": "stamp", "message": "a valid stamp is required"},
+              {"field": "email", "code": "format", "message": "must be an e-mail address"}]
+    proxy = Proxy([(422, {"status": "invalid", "errors": errors})])
+    page = open_form(context, site_url, proxy)
+    fill(page)
+    page.click(f"{FORM} button[type=submit]")
+    expect(page.locator(FORM)).to_have_attribute("data-state", "error", timeout=10_000)
+    assert len(proxy.posts) == 1
+
+
+def test_an_entry_an_older_script_queued_without_a_stamp_is_stamped_before_its_send(
+        context: BrowserContext, site_url: str) -> None:
+    proxy = Proxy()
+    page = open_form(context, site_url, proxy)
+    old = {"id": "3b241101-e2bb-4255-8caf-4136c566a962", "form": "lead",
+           "url": page.locator(FORM).get_attribute("action"), "trace": "ab" * 16,
+           "data": {"name": "Old", "email": "old@example.com", "consent": True},
+           "attempts": 2, "due": 0, "hold": 0}  # the format before stamps: no bits, no stamp
+    page.evaluate("async (e) => (await (await import('/leadform/js/store.js')).openStore()).put(e)", old)
+    page.reload()
+    page.wait_for_function("(n) => true", arg=0)
+    expect(page.locator(FORM)).to_have_attribute("data-state", "sent", timeout=10_000)
+    (post,) = proxy.posts
+    assert post["idempotency-key"] == old["id"]
+    assert verify(post["x-leadline-stamp"], "lead", str(old["id"]), 16)
+
+
+def test_the_thank_you_never_waits_for_the_stamp(context: BrowserContext, site_url: str) -> None:
+    """At 26 bits a stamp takes a minute: the thank-you is there at once, the send waits."""
+    proxy = Proxy()
+    page = open_form(context, site_url, proxy)
+    page.locator(FORM).evaluate("(f) => { f.dataset.stampBits = '26'; }")
+    fill(page)
+    page.click(f"{FORM} button[type=submit]")
+    expect(page.locator(FORM)).to_have_attribute("data-state", "queued", timeout=1000)
+    (stored,) = page.evaluate(OUTBOX)
+    assert stored["bits"] == 26
+    assert not stored.get("stamp")
+    assert proxy.posts == []
+    # ... and the page answers meanwhile.
+    assert page.evaluate("new Promise((ok) => { const t = performance.now(); "
+                         "setTimeout(() => ok(performance.now() - t), 0); })") < 100

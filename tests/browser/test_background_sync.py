@@ -96,13 +96,17 @@ def test_a_closed_tab_is_delivered_once_by_the_service_worker_on_a_network_chang
 def deploy_a_changed_script(site: StaticSite) -> str:
     """A new deploy over the served site: a changed module, and the worker the
     build writes for it (serviceworker.write, as generate_output calls it)."""
-    from pelican.plugins.leadform import serviceworker, settings
+    from pelican.plugins.leadform import assets, serviceworker, settings
 
-    module = site.root / "leadform" / "js" / "outbox.js"
-    module.write_text(module.read_text() + "export const DEPLOY = 2;\n")
+    # As a build does it: the changed module under its new hashed name, beside
+    # the old one, and the worker pointing at it.
+    names = dict(assets.plan().names)
+    data = (site.root / "leadform" / names["js/outbox.js"]).read_bytes() + b"export const DEPLOY = 2;\n"
+    names["js/outbox.js"] = assets.hashed_name("js/outbox.js", data)
+    (site.root / "leadform" / names["js/outbox.js"]).write_bytes(data)
     before = (site.root / "leadform-sw.js").read_text()
     conf = settings.read({"LEADFORM": {}, "SITEURL": ""})
-    after = serviceworker.write(site.root, conf).read_text()
+    after = serviceworker.write(site.root, conf, names).read_text()
     assert after != before
     version: str = after.split('"version": "', 1)[1].split('"', 1)[0]
     return version

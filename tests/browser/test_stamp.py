@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,26 +15,21 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
+from proxy import stamp
+from tests.browser.conftest import asset
 from tests.browser.test_delivery import FORM, fill
 
 pytestmark = pytest.mark.browser
 
-STAMP = re.compile(r"^1:(\d{1,2}):(\d+):([0-9a-f]{1,16})$")
 ALLOW_HEADERS = "Content-Type, Idempotency-Key, traceparent, X-Leadline-Stamp"
-OUTBOX = "async () => (await (await import('/leadform/js/store.js')).openStore()).all()"
+OUTBOX = "async (url) => (await (await import(url)).openStore()).all()"
 
 
 def verify(header: str, form: str, sid: str, bits: int, now: float | None = None) -> bool:
-    """C2's rule: well formed, enough bits claimed, fresh, and the hash has them."""
-    match = STAMP.match(header)
-    if not match:
-        return False
-    claimed, ts, nonce = int(match[1]), int(match[2]), match[3]
-    now = time.time() if now is None else now
-    if claimed < bits or not now - 30 * 86400 <= ts <= now + 600:
-        return False
-    digest = hashlib.sha256(f"1:{claimed}:{ts}:{form}:{sid}:{nonce}".encode()).digest()
-    return int.from_bytes(digest, "big") >> (256 - claimed) == 0 if claimed else True
+    """The proxy's own verdict (proxy/stamp.py, contract C2) on a stamp the page made."""
+    check = stamp.verify(header, form, sid, bits=bits, max_age=30 * 86400,
+                         now=time.time() if now is None else now)
+    return check.verdict == stamp.VALID
 
 
 @pytest.fixture
@@ -54,7 +48,8 @@ def page(context: BrowserContext, site_url: str) -> Page:
 
 
 def js(page: Page, body: str, arg: Any = None) -> Any:
-    return page.evaluate(f"async (arg) => {{ const m = await import('/leadform/js/stamp.js'); {body} }}", arg)
+    return page.evaluate(f"async ([arg, url]) => {{ const m = await import(url); {body} }}",
+                         [arg, asset("js/stamp.js")])
 
 
 def test_sha256_is_hashlibs_for_every_length_around_the_block_edges(page: Page) -> None:
@@ -142,7 +137,7 @@ def test_a_422_about_the_stamp_only_restamps_and_retries(context: BrowserContext
     for post in (first, second):
         assert verify(post["x-leadline-stamp"], "lead", sid, 16)
     assert int(second["x-leadline-stamp"].split(":")[2]) >= int(first["x-leadline-stamp"].split(":")[2])
-    assert page.evaluate(OUTBOX) == []
+    assert page.evaluate(OUTBOX, asset("js/store.js")) == []
 
 
 def test_a_422_about_the_stamp_and_a_field_gives_the_data_back(context: BrowserContext,
@@ -165,7 +160,8 @@ def test_an_entry_an_older_script_queued_without_a_stamp_is_stamped_before_its_s
            "url": page.locator(FORM).get_attribute("action"), "trace": "ab" * 16,
            "data": {"name": "Old", "email": "old@example.com", "consent": True},
            "attempts": 2, "due": 0, "hold": 0}  # the format before stamps: no bits, no stamp
-    page.evaluate("async (e) => (await (await import('/leadform/js/store.js')).openStore()).put(e)", old)
+    page.evaluate("async ([e, url]) => (await (await import(url)).openStore()).put(e)",
+                  [old, asset("js/store.js")])
     page.reload()
     page.wait_for_function("(n) => true", arg=0)
     expect(page.locator(FORM)).to_have_attribute("data-state", "sent", timeout=10_000)
@@ -182,7 +178,7 @@ def test_the_thank_you_never_waits_for_the_stamp(context: BrowserContext, site_u
     fill(page)
     page.click(f"{FORM} button[type=submit]")
     expect(page.locator(FORM)).to_have_attribute("data-state", "queued", timeout=1000)
-    (stored,) = page.evaluate(OUTBOX)
+    (stored,) = page.evaluate(OUTBOX, asset("js/store.js"))
     assert stored["bits"] == 26
     assert not stored.get("stamp")
     assert proxy.posts == []

@@ -25,6 +25,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
 SYNC = "'sync' in ServiceWorkerRegistration.prototype"
 
 
+def names() -> dict[str, str]:
+    """The plugin's published names by source name (`js/outbox.js` ->
+    `js/outbox.1a2b3c4d.js` once assets are content-hashed, C4; identity before)."""
+    from pelican.plugins.leadform import assets
+
+    plan = getattr(assets, "plan", None)
+    return dict(plan().names) if plan else {}
+
+
+def published(name: str) -> str:
+    """The URL path of one of the plugin's modules, as the built site has it."""
+    return f"/leadform/{names().get(name, name)}"
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, proxy_port: int) -> Iterator[StaticSite]:
     out = tmp_path_factory.mktemp("sw-site")
@@ -99,11 +113,11 @@ def deploy_a_changed_script(site: StaticSite) -> str:
     build writes for it (serviceworker.write, as generate_output calls it)."""
     from pelican.plugins.leadform import serviceworker, settings
 
-    module = site.root / "leadform" / "js" / "outbox.js"
+    module = site.root / published("js/outbox.js").lstrip("/")
     module.write_text(module.read_text() + "export const DEPLOY = 2;\n")
     before = (site.root / "leadform-sw.js").read_text()
     conf = settings.read({"LEADFORM": {}, "SITEURL": ""})
-    after = serviceworker.write(site.root, conf).read_text()
+    after = serviceworker.write(site.root, conf, names=names()).read_text()
     assert after != before
     version: str = after.split('"version": "', 1)[1].split('"', 1)[0]
     return version
@@ -184,9 +198,9 @@ def test_page_and_worker_both_awake_send_each_entry_once(context: BrowserContext
 
 
 # A tab in the middle of a send: it holds the entry's lock for good, then asks for a sync.
-MID_SEND = """async ([url, data]) => {
-  const { entry } = await import('/leadform/js/outbox.js');
-  const { openStore } = await import('/leadform/js/store.js');
+MID_SEND = """async ([outbox, store, url, data]) => {
+  const { entry } = await import(outbox);
+  const { openStore } = await import(store);
   const e = entry('lead', url, data);
   const forever = () => new Promise(() => {});
   await new Promise((held) => navigator.locks.request(`leadline:${e.id}`, () => (held(), forever())));
@@ -207,7 +221,8 @@ def test_a_tab_closed_mid_send_is_sent_by_the_worker_at_once(context: BrowserCon
     worker_of(context, page)
     page.goto(f"{site_url}/privacy/")  # no form: no outbox of the page's own here
     email = f"ada+{uuid.uuid4().hex[:12]}@example.com"
-    page.evaluate(MID_SEND, [f"{proxy_down.proxy_url}/api/forms/lead",
+    page.evaluate(MID_SEND, [published("js/outbox.js"), published("js/store.js"),
+                             f"{proxy_down.proxy_url}/api/forms/lead",
                              {"name": "Ada Lovelace", "email": email, "consent": True}])
     page.wait_for_function(WORKER_WAITS, timeout=5000)
     assert proxy_down.leads(email) == []

@@ -22,7 +22,16 @@ pytestmark = pytest.mark.browser
 
 STAMP = re.compile(r"^1:(\d{1,2}):(\d+):([0-9a-f]{1,16})$")
 ALLOW_HEADERS = "Content-Type, Idempotency-Key, traceparent, X-Leadline-Stamp"
-OUTBOX = "async () => (await (await import('/leadform/js/store.js')).openStore()).all()"
+
+
+def published(name: str) -> str:
+    """The URL path of one of the plugin's modules (content-hashed once C4 is in)."""
+    from tests.browser.test_background_sync import published as find
+
+    return find(name)
+
+
+OUTBOX = "async (store) => (await (await import(store)).openStore()).all()"
 
 
 def verify(header: str, form: str, sid: str, bits: int, now: float | None = None) -> bool:
@@ -54,7 +63,8 @@ def page(context: BrowserContext, site_url: str) -> Page:
 
 
 def js(page: Page, body: str, arg: Any = None) -> Any:
-    return page.evaluate(f"async (arg) => {{ const m = await import('/leadform/js/stamp.js'); {body} }}", arg)
+    return page.evaluate(f"async (arg) => {{ const m = await import('{published('js/stamp.js')}'); {body} }}",
+                         arg)
 
 
 def test_sha256_is_hashlibs_for_every_length_around_the_block_edges(page: Page) -> None:
@@ -142,7 +152,7 @@ def test_a_422_about_the_stamp_only_restamps_and_retries(context: BrowserContext
     for post in (first, second):
         assert verify(post["x-leadline-stamp"], "lead", sid, 16)
     assert int(second["x-leadline-stamp"].split(":")[2]) >= int(first["x-leadline-stamp"].split(":")[2])
-    assert page.evaluate(OUTBOX) == []
+    assert page.evaluate(OUTBOX, published("js/store.js")) == []
 
 
 def test_a_422_about_the_stamp_and_a_field_gives_the_data_back(context: BrowserContext,
@@ -165,7 +175,8 @@ def test_an_entry_an_older_script_queued_without_a_stamp_is_stamped_before_its_s
            "url": page.locator(FORM).get_attribute("action"), "trace": "ab" * 16,
            "data": {"name": "Old", "email": "old@example.com", "consent": True},
            "attempts": 2, "due": 0, "hold": 0}  # the format before stamps: no bits, no stamp
-    page.evaluate("async (e) => (await (await import('/leadform/js/store.js')).openStore()).put(e)", old)
+    page.evaluate("async ([store, e]) => (await (await import(store)).openStore()).put(e)",
+                  [published("js/store.js"), old])
     page.reload()
     page.wait_for_function("(n) => true", arg=0)
     expect(page.locator(FORM)).to_have_attribute("data-state", "sent", timeout=10_000)
@@ -182,7 +193,7 @@ def test_the_thank_you_never_waits_for_the_stamp(context: BrowserContext, site_u
     fill(page)
     page.click(f"{FORM} button[type=submit]")
     expect(page.locator(FORM)).to_have_attribute("data-state", "queued", timeout=1000)
-    (stored,) = page.evaluate(OUTBOX)
+    (stored,) = page.evaluate(OUTBOX, published("js/store.js"))
     assert stored["bits"] == 26
     assert not stored.get("stamp")
     assert proxy.posts == []

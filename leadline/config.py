@@ -7,7 +7,7 @@ with one line naming it (`ConfigError`), never a traceback.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,6 +65,22 @@ def parse_float(setting: str, text: str, *, minimum: float = 0.0) -> float:
     if not value >= minimum:  # also refuses NaN
         raise ConfigError(setting, f"must be at least {minimum}, got {text!r}")
     return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_choice(setting: str, text: str, choices: Sequence[str]) -> str:
+    """One of `choices`, whatever its case (`Flag` -> `flag`), as `choices` spells it."""
+    wanted = text.strip().lower()
+    for choice in choices:
+        if choice.lower() == wanted:
+            return choice
+    raise ConfigError(setting, f"{text!r} is not one of {', '.join(choices)}")
+
+
+def parse_log_level(setting: str, text: str) -> str:
+    return parse_choice(setting, text, LOG_LEVELS)
 
 
 def parse_bool(setting: str, text: str) -> bool:

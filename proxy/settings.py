@@ -34,7 +34,6 @@ DEFAULT_RATE = Rate(30, 60.0)
 # processes take 1.3x the leads of one, with a lower p99 (group commit keeps
 # the broker's share small); the workers share one /metrics.
 DEFAULT_WORKERS = "auto"
-LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -78,12 +77,12 @@ class Settings:
             max_body_bytes=config.parse_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES", "16384"), minimum=256),
             publish_timeout=_positive_duration("PUBLISH_TIMEOUT", get("PUBLISH_TIMEOUT", "5s")),
             thanks_path=parse_thanks_path("THANKS_PATH", get("THANKS_PATH", DEFAULT_THANKS_PATH)),
-            log_level=_parse_log_level("LOG_LEVEL", get("LOG_LEVEL", "INFO")),
+            log_level=config.parse_log_level("LOG_LEVEL", get("LOG_LEVEL", "INFO")),
             host=get("PROXY_HOST", "127.0.0.1").strip(),
             port=parse_port("PROXY_PORT", get("PROXY_PORT", "8080")),
             workers=parse_workers("PROXY_WORKERS", get("PROXY_WORKERS", DEFAULT_WORKERS)),
             tracing=TracingSettings.from_env(environ, service=SERVICE_NAME),
-            spam_stamp=parse_stamp_mode("SPAM_STAMP", get("SPAM_STAMP", DEFAULT_STAMP_MODE)),
+            spam_stamp=config.parse_choice("SPAM_STAMP", get("SPAM_STAMP", DEFAULT_STAMP_MODE), STAMP_MODES),
             spam_stamp_bits=parse_stamp_bits("SPAM_STAMP_BITS",
                                              get("SPAM_STAMP_BITS", str(DEFAULT_STAMP_BITS))),
             spam_stamp_max_age=_positive_duration("SPAM_STAMP_MAX_AGE",
@@ -105,26 +104,12 @@ def _positive_duration(setting: str, text: str) -> float:
     return seconds
 
 
-def parse_stamp_mode(setting: str, text: str) -> str:
-    mode = text.strip().lower()
-    if mode not in STAMP_MODES:
-        raise ConfigError(setting, f"{text!r} is not one of {', '.join(STAMP_MODES)}")
-    return mode
-
-
 def parse_stamp_bits(setting: str, text: str) -> int:
     bits = config.parse_int(setting, text, minimum=0)
     if bits > MAX_STAMP_BITS:
         raise ConfigError(setting, f"must be 0 to {MAX_STAMP_BITS} (each bit doubles the page's "
                           f"work), got {bits}")
     return bits
-
-
-def _parse_log_level(setting: str, text: str) -> str:
-    level = text.strip().upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(setting, f"{text!r} is not one of {', '.join(sorted(LOG_LEVELS))}")
-    return level
 
 
 def parse_port(setting: str, text: str) -> int:

@@ -27,7 +27,6 @@ DEFAULT_CRM_URL = "http://127.0.0.1:8090/leads"
 MIN_PREFETCH = 64
 MAX_DEFAULT_PREFETCH = 2000
 NO_TRACING = TracingSettings()
-LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +89,7 @@ class Settings:
         port = config.parse_int("WORKER_METRICS_PORT", raw("WORKER_METRICS_PORT", d.metrics_port), minimum=0)
         if port > 65535:
             raise ConfigError("WORKER_METRICS_PORT", f"must be a TCP port (0-65535), got {port}")
-        level = raw("LOG_LEVEL", d.log_level).strip().upper()
-        if level not in LOG_LEVELS:
-            raise ConfigError("LOG_LEVEL", f"{level!r} is not one of {', '.join(sorted(LOG_LEVELS))}")
+        level = config.parse_log_level("LOG_LEVEL", raw("LOG_LEVEL", d.log_level))
         delays_text = env.get("RETRY_DELAYS", "")
         crm = parse_crm(raw("CRM", d.crm))
         optional = {name: env.get(name, "").strip()

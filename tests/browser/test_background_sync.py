@@ -17,24 +17,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Worker, expect
 
-from tests.browser.conftest import Stack, StaticSite, build_site, wait_for
+from tests.browser.conftest import Stack, StaticSite, asset, build_site, wait_for
 from tests.browser.test_delivery import FORM, delivered_once, fill
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
 
 SYNC = "'sync' in ServiceWorkerRegistration.prototype"
-
-
-def names() -> dict[str, str]:
-    """The plugin's published names by source name (`js/outbox.js` -> `js/outbox.1a2b3c4d.js`)."""
-    from pelican.plugins.leadform import assets
-
-    return dict(assets.plan().names)
-
-
-def published(name: str) -> str:
-    """The URL path of one of the plugin's modules, as the built site has it."""
-    return f"/leadform/{names().get(name, name)}"
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +211,7 @@ def test_a_tab_closed_mid_send_is_sent_by_the_worker_at_once(context: BrowserCon
     worker_of(context, page)
     page.goto(f"{site_url}/privacy/")  # no form: no outbox of the page's own here
     email = f"ada+{uuid.uuid4().hex[:12]}@example.com"
-    page.evaluate(MID_SEND, [published("js/outbox.js"), published("js/store.js"),
+    page.evaluate(MID_SEND, [asset("js/outbox.js"), asset("js/store.js"),
                              f"{proxy_down.proxy_url}/api/forms/lead",
                              {"name": "Ada Lovelace", "email": email, "consent": True}])
     page.wait_for_function(WORKER_WAITS, timeout=5000)

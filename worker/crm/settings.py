@@ -72,10 +72,7 @@ RateSetting = Rate | Literal["off"] | None  # None: the vendor's default
 
 
 def parse_crm(text: str) -> str:
-    crm = text.strip().lower()
-    if crm not in CRMS:
-        raise ConfigError("CRM", f"{text!r} is not one of {', '.join(CRMS)}")
-    return crm
+    return config.parse_choice("CRM", text, CRMS)
 
 
 def parse_rate_setting(text: str) -> RateSetting:

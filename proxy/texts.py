@@ -206,8 +206,24 @@ def field_label(lang: str, name: str, prop: Mapping[str, Any]) -> str:
     return title if isinstance(title, str) and title.strip() else name
 
 
+# The schema's own words for a rule, which an editor may give per language (x-i18n).
+_EDITORS_WORDS = {"pattern": "x-pattern-message", "format": "x-pattern-message", "const": "x-const-message"}
+
+
+def _editors_words(lang: str, code: str, prop: Mapping[str, Any]) -> str | None:
+    key = _EDITORS_WORDS.get(code)
+    i18n = prop.get("x-i18n")
+    own = i18n.get(lang) if key and isinstance(i18n, Mapping) else None
+    words = own.get(key) if isinstance(own, Mapping) else None
+    return words if isinstance(words, str) and words.strip() else None
+
+
 def field_phrase(lang: str, code: str, prop: Mapping[str, Any]) -> str:
-    """A field's problem by its code, worded in `lang`, with its limits filled in."""
+    """A field's problem by its code, worded in `lang`: the editor's words for
+    that rule in `lang` where the schema has them, else ours with its limits filled in."""
+    own = _editors_words(lang, code, prop)
+    if own is not None:
+        return own
     words = ERRORS.get(lang, ERRORS[FALLBACK])
     box = prop.get("type") == "boolean"
     template = (words.get(f"{code}:box") if box else None) or words.get(code) or words["invalid"]

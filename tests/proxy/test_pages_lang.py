@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiormq
 import pytest
 
-from leadline.schemas import CODES
+from leadline.schemas import CODES, load_schemas
 from leadline.topology import Topology
 from proxy import texts
 from proxy.views import thanks_location
@@ -61,8 +61,19 @@ async def test_a_422_page_lists_each_field_in_the_pages_language_with_its_limit(
         assert "must be an e-mail address such as ada@example.com" in page
     else:
         assert texts.ERRORS[lang]["maxLength"].format(limit=120) in page
-        assert texts.ERRORS[lang]["pattern"] in page
         assert texts.ERRORS[lang]["required:box"] in page  # the consent box
+        # The editor's own words in this language (x-i18n), as the page shows them.
+        email = load_schemas()["lead"].properties["email"]
+        assert email["x-i18n"][lang]["x-pattern-message"] in page
+
+
+@pytest.mark.parametrize("lang", ["de", "zh"])
+async def test_the_editors_words_for_a_rule_win_over_the_built_in_phrase(client: Client, lang: str) -> None:
+    status, page = await page_of(client, GOOD.replace("consent=on", "consent=false"), lang=lang)
+    assert status == 422
+    consent = load_schemas()["lead"].properties["consent"]
+    assert consent["x-i18n"][lang]["x-const-message"] in page
+    assert texts.ERRORS[lang]["const:box"] not in page
 
 
 @pytest.mark.parametrize("lang", texts.LANGS)

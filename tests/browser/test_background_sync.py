@@ -27,6 +27,9 @@ SYNC = "'sync' in ServiceWorkerRegistration.prototype"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, proxy_port: int) -> Iterator[StaticSite]:
+    """A site of this module's own, not the suite's shared one: the update test
+    deploys a changed module and service worker over it, which other tests'
+    pages must never pick up."""
     out = tmp_path_factory.mktemp("sw-site")
     build_site(out, f"http://127.0.0.1:{proxy_port}/api/forms")
     with StaticSite(out) as served:

@@ -22,6 +22,7 @@ from leadline import logs
 from leadline.errors import ConfigError
 from proxy import metrics
 from proxy.app import create_app
+from proxy.readiness import Readiness
 from proxy.settings import Settings, parse_port, parse_workers
 from proxy.workers import Supervisor, reserve_port
 
@@ -67,6 +68,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if metrics.multiprocess_dir() is None:
         own_dir = tempfile.mkdtemp(prefix="leadline-proxy-metrics-")
         os.environ[metrics.MULTIPROCESS_DIR] = own_dir
+    readiness = Readiness(workers)  # made before the fork: every worker reads all of it
+
+    def gone(pid: int, slot: int) -> None:
+        metrics.forget_process(pid)
+        readiness.clear(slot)
+
     try:
         with reserved:
             port = reserved.getsockname()[1]
@@ -74,12 +81,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             def serve(slot: int) -> int:
                 reserved.close()  # the parent's; each worker binds a listening socket of its own
                 metrics.share_between_processes()  # one /metrics for all the workers
-                _serve(create_app(settings), settings, host, port, reuse_port=True)
+                app = create_app(settings, readiness=readiness.slot(slot))
+                _serve(app, settings, host, port, reuse_port=True)
                 return 0
 
             return Supervisor(workers, serve, stop_timeout=settings.publish_timeout + 5,
-                              fatal_exit_codes=frozenset({EXIT_CONFIG}),
-                              on_exit=metrics.forget_process).run()
+                              fatal_exit_codes=frozenset({EXIT_CONFIG}), on_exit=gone).run()
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)

@@ -17,12 +17,18 @@ from proxy.edge import edge, traced_edge
 from proxy.metrics import Metrics, multiprocess_dir
 from proxy.publisher import Publisher
 from proxy.ratelimit import RateLimiter
+from proxy.readiness import Slot, single_process
 from proxy.settings import Settings
-from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, SETTINGS, TRACING
+from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, READINESS, SETTINGS, TRACING
 
 
-def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = None) -> web.Application:
-    """The proxy; it connects to the broker on start-up and reconnects on its own."""
+def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = None,
+               readiness: Slot | None = None) -> web.Application:
+    """The proxy; it connects to the broker on start-up and reconnects on its own.
+
+    `readiness` is this process's slot among the proxy's processes (`proxy.readiness`);
+    a proxy of one process has a table of its own.
+    """
     # Tracing off: the plain middleware, so a request pays nothing for tracing.
     middleware = traced_edge if settings.tracing.enabled else edge
     app = web.Application(middlewares=[middleware], client_max_size=settings.max_body_bytes)
@@ -34,8 +40,10 @@ def create_app(settings: Settings, *, forms: Mapping[str, FormSchema] | None = N
     app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app[METRICS] = metrics
     app[TRACING] = tracing
+    app[READINESS] = readiness = readiness or single_process()
     app[PUBLISHER] = Publisher(settings.amqp_url, Topology(prefix=settings.queue_prefix), metrics,
-                               timeout=settings.publish_timeout, tracing=tracing)
+                               timeout=settings.publish_timeout, tracing=tracing,
+                               on_state=readiness.set)
     # A plain route per known form: aiohttp finds those in a dict, not by a regex per
     # request; the template route answers the unknown forms (404).
     for name in app[FORMS]:

@@ -268,9 +268,10 @@ def document(forms: Mapping[str, FormSchema], settings: Settings) -> JSONDoc:
     status = {bodies.JSON: {"schema": _ref("schemas", "Status")}}
     paths["/healthz"] = _probe("Liveness: the process answers", {
         "200": {"description": "Alive.", "content": status}})
-    paths["/readyz"] = _probe("Readiness: connected to the broker", {
+    paths["/readyz"] = _probe("Readiness: every process of the proxy connected to the broker", {
         "200": {"description": "Connected.", "content": status},
-        "503": _answer("Not connected to RabbitMQ.", "Error", headers={"Retry-After": True})})
+        "503": _answer("Not connected to RabbitMQ, blocked by a resource alarm, or another of the "
+                       "proxy's processes not connected yet.", "Error", headers={"Retry-After": True})})
     paths["/metrics"] = _probe("Prometheus metrics", {
         "200": {"description": "Prometheus text format.",
                 "content": {METRICS_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}})

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -35,14 +36,16 @@ REDECLARE_EVERY = 1.0
 
 class Publisher:
     def __init__(self, url: str, topology: Topology, metrics: Metrics, *, timeout: float,
-                 tracing: tracing.Tracing | None = None) -> None:
+                 tracing: tracing.Tracing | None = None,
+                 on_state: Callable[[bool], None] = lambda connected: None) -> None:
         self.topology = topology
         self.timeout = timeout
         self._metrics = metrics
         self._tracing = tracing
         self._node: tuple[str | None, int | None] = (None, None)  # the broker node, for spans
+        self._on_state = on_state
         self.broker = Broker(url, name="leadline-proxy", on_channel=self._declare,
-                             on_state=metrics.set_broker_state, on_node=metrics.set_broker_node)
+                             on_state=self._state_changed, on_node=metrics.set_broker_node)
         metrics.set_broker_nodes(self.broker.nodes)
         metrics.watch_blocked(lambda: self.broker.blocked)
         self._redeclaring: asyncio.Task[None] | None = None
@@ -61,6 +64,10 @@ class Publisher:
 
     async def start(self) -> None:
         await self.broker.start()
+
+    def _state_changed(self, connected: bool) -> None:
+        self._metrics.set_broker_state(connected)
+        self._on_state(connected)
 
     async def stop(self) -> None:
         await self._group.close()

@@ -11,6 +11,7 @@ from proxy.cors import Cors
 from proxy.metrics import Metrics
 from proxy.publisher import Publisher
 from proxy.ratelimit import RateLimiter
+from proxy.readiness import Slot
 from proxy.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,6 +20,7 @@ CORS = web.AppKey("cors", Cors)
 LIMITER: web.AppKey[RateLimiter | None] = web.AppKey("limiter")
 METRICS = web.AppKey("metrics", Metrics)
 PUBLISHER = web.AppKey("publisher", Publisher)
+READINESS = web.AppKey("readiness", Slot)  # this process's, among the proxy's processes
 TRACING = web.AppKey("tracing", Tracing)
 
 # What the handler learned about a request (form, submission id, trace id),

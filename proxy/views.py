@@ -16,7 +16,18 @@ from proxy.cors import UNREADABLE, Cors, request_origin
 from proxy.ids import submission_id, traceparent
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.ratelimit import client_address, retry_after
-from proxy.state import CORS, FORMS, LIMITER, METRICS, PUBLISHER, REQUEST_LOG, SERVER_SPAN, SETTINGS, TRACING
+from proxy.state import (
+    CORS,
+    FORMS,
+    LIMITER,
+    METRICS,
+    PUBLISHER,
+    READINESS,
+    REQUEST_LOG,
+    SERVER_SPAN,
+    SETTINGS,
+    TRACING,
+)
 
 # How long a client should wait before retrying while the broker is away: the
 # reconnect loop's backoff reaches its longest step (5 s) by then.
@@ -235,7 +246,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: connected to a node that takes publishes; the body names the node."""
+    """Ready: every process of this proxy connected to a node that takes publishes; the body names
+    this process's node."""
     publisher = request.app[PUBLISHER]
     if not publisher.ready:
         return responses.refused(503, "not connected to RabbitMQ",
@@ -245,6 +257,14 @@ async def readyz(request: web.Request) -> web.Response:
             "status": "blocked",
             "message": "RabbitMQ is blocking publishers (a memory or disk alarm): "
                        "submissions are answered 503 until it clears",
+            "node": publisher.broker.node}, {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+    readiness = request.app[READINESS]
+    connected = readiness.connected()
+    if connected < readiness.processes:
+        # Another process of this proxy would answer its share of submissions 503.
+        return responses.json_answer(503, {
+            "status": "connecting",
+            "message": f"{connected} of {readiness.processes} proxy processes connected to RabbitMQ",
             "node": publisher.broker.node}, {"Retry-After": UNAVAILABLE_RETRY_AFTER})
     return responses.json_answer(200, {"status": "ready", "node": publisher.broker.node})
 

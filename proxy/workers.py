@@ -78,14 +78,16 @@ class Supervisor:
     def __init__(self, count: int, serve: Callable[[int], int], *, stop_timeout: float,
                  fast_failure_seconds: float = FAST_FAILURE_SECONDS,
                  max_fast_failures: int = MAX_FAST_FAILURES, fatal_exit_codes: frozenset[int] = frozenset(),
-                 on_exit: Callable[[int], None] = lambda pid: None) -> None:
+                 on_exit: Callable[[int, int], None] = lambda pid, slot: None) -> None:
         self.count = count
         self._serve = serve
         self._stop_timeout = stop_timeout
         self._fast_failure_seconds = fast_failure_seconds
         self._max_fast_failures = max_fast_failures
         self._fatal = fatal_exit_codes
-        self._on_exit = on_exit  # a child's pid once it is gone (its shared metrics, say)
+        # A child's pid and slot once it is gone, before its replacement starts: its
+        # shared metrics and its readiness byte, say.
+        self._on_exit = on_exit
         self._children: dict[int, _Child] = {}
         self._fast_failures = 0
         self._mask: set[signal.Signals | int] = set()
@@ -150,7 +152,7 @@ class Supervisor:
             if child is not None:
                 gone.append((child, os.waitstatus_to_exitcode(status)))
                 with contextlib.suppress(Exception):
-                    self._on_exit(pid)
+                    self._on_exit(pid, child.slot)
         return gone
 
     def _restart_the_dead(self) -> bool:

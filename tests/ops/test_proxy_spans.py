@@ -25,7 +25,7 @@ from pamqp.commands import Basic
 
 from leadline.topology import Topology
 from tests.ops.otlp import Received, Receiver
-from tests.support.http import post_until_accepted
+from tests.support.http import post as send
 from tests.support.ports import free_port
 from tests.support.procs import Service
 
@@ -65,7 +65,7 @@ def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, 
     request = urllib.request.Request(f"{url}/api/forms/lead", data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": USER_AGENT,
                                               **headers})
-    status, payload = post_until_accepted(request)
+    status, payload = send(request)
     return status, payload
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.http import post_until_accepted
+from tests.support.http import post
 from tests.support.ports import free_port
 from tests.support.procs import Service
 
@@ -41,7 +41,7 @@ def test_traceparent_and_submission_id_travel_from_browser_to_crm(amqp_url: str,
             data=json.dumps({"name": "Grace", "email": "grace.hopper@example.com", "consent": True}).encode(),
             headers={"Content-Type": "application/json", "Idempotency-Key": key,
                      "traceparent": traceparent})
-        assert post_until_accepted(request)[0] == 202
+        assert post(request)[0] == 202
         stored: list[dict[str, str]] = []
         for _ in range(100):
             with urllib.request.urlopen(f"http://127.0.0.1:{crm_port}/_leads") as listing:

@@ -24,7 +24,7 @@ import pytest
 from leadline.topology import Topology
 from leadline.tracing import TracingSettings
 from tests.ops.otlp import Received, Receiver
-from tests.support.http import post_until_accepted
+from tests.support.http import post
 from tests.support.ports import free_port
 from tests.support.procs import Service
 from tests.worker.conftest import Crm, fake_crm, make_lead, publish, running_worker, settings_for, wait_for
@@ -74,7 +74,7 @@ async def test_one_trace_from_the_browser_through_proxy_and_worker_to_the_crm_ca
             f"http://127.0.0.1:{port}/api/forms/lead", data=json.dumps(LEAD).encode(), method="POST",
             headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1:8000",
                      "Idempotency-Key": sid, "traceparent": f"00-{browser_trace}-{browser_span}-01"})
-        status, _ = await asyncio.to_thread(post_until_accepted, request)
+        status, _ = await asyncio.to_thread(post, request)
         assert status == 202
         await wait_for(lambda: sid in crm.state.leads, 15, "the lead in the CRM")
         spans = await asyncio.to_thread(receiver.wait_for, lambda got: any(

@@ -29,6 +29,7 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
 from leadline import batch as envelope
+from leadline import logs
 from leadline.broker import TRANSIENT_ERRORS, Broker
 from leadline.errors import BrokerUnavailable, PublishNotConfirmed
 from leadline.logs import mask_email, trace_id
@@ -394,7 +395,8 @@ class Worker:
             self.metrics.synced.inc()
             if outcome.record_id:
                 ctx["crm_record"] = outcome.record_id
-            log.info("lead synced", extra=ctx)
+            if log.isEnabledFor(logging.INFO):  # every lead's line: the path without a LogRecord
+                logs.line(log, logging.INFO, "lead synced", ctx)
             await self._close(ticket, True)
         elif verdict is Verdict.PERMANENT:
             ok = await self._dead_letter(ticket, attempts=lead.attempt, kind=story.KIND_PERMANENT,
@@ -419,7 +421,9 @@ class Worker:
             return False
         tier = queue.rsplit(".", 1)[-1]
         self.metrics.retried.labels(tier).inc()
-        log.info("lead will be retried", extra={**ctx, "retry_tier": tier, "error": outcome.summary[:200]})
+        if log.isEnabledFor(logging.INFO):
+            logs.line(log, logging.INFO, "lead will be retried",
+                      {**ctx, "retry_tier": tier, "error": outcome.summary[:200]})
         return True
 
     async def _dead_letter(

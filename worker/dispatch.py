@@ -198,6 +198,15 @@ class Dispatcher(Generic[T]):
         self._calls.discard(call)
         self._wake.set()
 
+    def _release(self, keys: list[str]) -> None:
+        busy = self._busy
+        for key in keys:
+            left = busy[key] - 1
+            if left > 0:
+                busy[key] = left
+            else:
+                del busy[key]  # the busy set stays as small as the calls in flight
+
     async def _call(self, batch: list[T]) -> None:
         leads = [item.lead for item in batch]
         keys = [self.connector.key(lead) for lead in leads]
@@ -219,6 +228,5 @@ class Dispatcher(Generic[T]):
             outcomes = [call_failed(None, type(exc).__name__, str(exc))] * len(leads)
         finally:
             CALL_SPANS.reset(spans)
-            self._busy.subtract(keys)
-            self._busy += Counter()  # drop zero counts
+            self._release(keys)
         await self._on_outcomes(batch, outcomes, started)

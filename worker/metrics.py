@@ -30,6 +30,8 @@ class Metrics:
         self.crm_leads = Counter("leadline_crm_leads", "Leads by the outcome of their CRM call "
                                  "(done, temporary, permanent, call_failed, rate_limited, outage)",
                                  ["outcome"], registry=r)
+        self._crm_leads_by_verdict: dict[Verdict, Counter] = {}
+        self._crm_seconds_by_verdict: dict[Verdict, Histogram] = {}
         self.crm_batch_size = Histogram(
             "leadline_crm_batch_size", "Leads per CRM call", registry=r,
             buckets=(1, 2, 5, 10, 20, 50, 100, 200))
@@ -69,10 +71,22 @@ class Metrics:
             self.crm_paused.labels(known).set(1 if known == reason else 0)
 
     def observe_call(self, outcomes: list[Outcome], seconds: float) -> None:
+        # Each labelled child is looked up once (on first use, so /metrics shows only
+        # the outcomes seen): labels() costs more than the increment, for every lead.
+        leads, calls = self._crm_leads_by_verdict, self._crm_seconds_by_verdict
+        worst = Verdict.DONE
         for outcome in outcomes:
-            self.crm_leads.labels(outcome.verdict.value).inc()
-        worst = min((o.verdict for o in outcomes), key=_SEVERITY.index, default=Verdict.DONE)
-        self.crm_seconds.labels(worst.value).observe(seconds)
+            verdict = outcome.verdict
+            counter = leads.get(verdict)
+            if counter is None:
+                counter = leads[verdict] = self.crm_leads.labels(verdict.value)
+            counter.inc()
+            if _RANK[verdict] < _RANK[worst]:
+                worst = verdict
+        histogram = calls.get(worst)
+        if histogram is None:
+            histogram = calls[worst] = self.crm_seconds.labels(worst.value)
+        histogram.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -81,6 +95,7 @@ class Metrics:
 # The outcome a call is filed under: the worst among its leads.
 _SEVERITY = [Verdict.OUTAGE, Verdict.CALL_FAILED, Verdict.RATE_LIMITED, Verdict.PERMANENT, Verdict.TEMPORARY,
              Verdict.DONE]
+_RANK = {verdict: rank for rank, verdict in enumerate(_SEVERITY)}
 
 
 class DlqMetrics:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from leadline.topology import Topology
@@ -120,10 +122,21 @@ async def test_metrics_count_synced_retried_and_dead_lettered(
     assert (await http_json(f"http://127.0.0.1:{process.metrics_port}/readyz"))["status"] == "ready"
     assert service.stop() == 0
     log = service.output()
-    assert '"submission_id"' in log
-    assert '"trace_id"' in log
     assert "@reject.test" in log
     assert "ada." not in log  # never a full e-mail address
+    lines = [orjson.loads(line) for line in log.splitlines() if line.startswith("{")]
+    [synced] = [line for line in lines if line["event"] == "lead synced"]
+    assert synced["level"] == "info"
+    assert synced["logger"] == "leadline.worker"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", synced["ts"])
+    assert synced["submission_id"]
+    assert len(synced["trace_id"]) == 32
+    assert (synced["attempt"], synced["crm_status"], synced["batch"]) == (1, 201, 1)
+    assert synced["crm_ms"] >= 0
+    retried = [line for line in lines if line["event"] == "lead will be retried"]
+    assert [line["retry_tier"] for line in retried] == ["500ms"]
+    assert retried[0]["attempt"] == 1
+    assert "error" in retried[0]
 
 
 async def _text(url: str) -> str:

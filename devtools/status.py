@@ -44,8 +44,9 @@ def render(stats: Sequence[QueueStat], proxy_metrics: str | None, worker_metrics
     books = account(stats, proxy_metrics, worker_metrics)
     dead = books.dead
     lines.append("")
+    in_messages = f" (in {books.retrying - books.batched} messages)" if books.batched else ""
     lines.append(f"accepted {_n(books.accepted)} = synced {_n(books.synced)} + queued or retrying "
-                 f"{books.retrying} + dead-lettered {dead}")
+                 f"{books.retrying}{in_messages} + dead-lettered {dead}")
     gap = books.gap
     if gap is None:
         lines.append("  (proxy or worker metrics unreachable: the accounting needs both)")

@@ -76,6 +76,8 @@ class Delivery:
 
     message: DeliveredMessage
     open: int
+    batch: bool = False  # a batch message (group commit) of `leads` leads, for the accounting
+    leads: int = 1
     returned: bool = False  # a lead goes back to the queue (outage): nack, requeue
     failed: bool = False  # a copy was not confirmed: never ack
 
@@ -260,8 +262,8 @@ class Worker:
         delivery = self._hold(message, 1)
         await self._take_lead(delivery, message.body, props, redelivered=redelivered)
 
-    def _hold(self, message: DeliveredMessage, leads: int) -> Delivery:
-        delivery = Delivery(message, open=leads)
+    def _hold(self, message: DeliveredMessage, leads: int, *, batch: bool = False) -> Delivery:
+        delivery = Delivery(message, open=leads, batch=batch, leads=leads)
         self._deliveries.add(delivery)
         self.metrics.in_flight.set(len(self._deliveries))
         return delivery
@@ -286,9 +288,10 @@ class Worker:
             return
         self.metrics.batch_leads.observe(len(entries))
         if not entries:
-            await self._ack(message)
+            if await self._ack(message):
+                self._batch_acked(0)
             return
-        delivery = self._hold(message, len(entries))
+        delivery = self._hold(message, len(entries), batch=True)
         link = self.tracing.link(story.text((props.headers or {}).get(H_TRACEPARENT)))
         for entry in entries:
             body, own = envelope.single(entry)
@@ -327,7 +330,13 @@ class Worker:
         self.metrics.batches_split.inc()
         log.info("redelivered batch split into single leads",
                  extra={"batch": message.header.properties.message_id, "leads": len(entries)})
-        await self._ack(message)
+        if await self._ack(message):
+            self._batch_acked(len(entries))
+
+    def _batch_acked(self, leads: int) -> None:
+        """A batch message left the work queue: its leads are now counted where they went."""
+        self.metrics.batches_acked.inc()
+        self.metrics.batch_leads_acked.inc(leads)
 
     # -- outcomes ------------------------------------------------------------
 
@@ -506,10 +515,11 @@ class Worker:
             return  # unacked: it comes back with the connection (see _republish)
         if delivery.returned:
             await self._nack(delivery.message)
-        else:
-            await self._ack(delivery.message)
+        elif await self._ack(delivery.message) and delivery.batch:
+            self._batch_acked(delivery.leads)
 
-    async def _ack(self, message: DeliveredMessage) -> None:
+    async def _ack(self, message: DeliveredMessage) -> bool:
+        """False: the ack was lost with the channel and the message comes back."""
         assert message.delivery_tag is not None
         try:
             await message.channel.basic_ack(message.delivery_tag)
@@ -517,6 +527,8 @@ class Worker:
             # The channel died first: the broker redelivers, the CRM dedupes.
             log.info("ack lost with the channel; the lead will be redelivered",
                      extra={"submission_id": message.header.properties.message_id})
+            return False
+        return True
 
     async def _nack(self, message: DeliveredMessage) -> None:
         """Back to the queue as it was: no attempt spent (only ever during a pause)."""

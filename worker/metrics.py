@@ -45,6 +45,13 @@ class Metrics:
         self.batch_leads = Histogram(
             "leadline_worker_batch_leads", "Leads per batch message taken from the work queue (group commit)",
             registry=r, buckets=(2, 4, 8, 16, 32, 64, 128, 256))
+        # With the proxy's leadline_proxy_batch_size, these tell how many leads wait inside
+        # batch messages still in the work queue (`leadline.accounting`).
+        self.batches_acked = Counter(
+            "leadline_worker_batch_messages_acked", "Batch messages acked (every lead settled, or split)",
+            registry=r)
+        self.batch_leads_acked = Counter(
+            "leadline_worker_batch_message_leads_acked", "Leads in the batch messages acked", registry=r)
         self.batches_split = Counter(
             "leadline_worker_batches_split", "Redelivered batch messages split into single-lead messages",
             registry=r)

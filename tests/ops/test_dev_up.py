@@ -118,6 +118,18 @@ def test_status_reads_the_balance_from_depths_and_counters() -> None:
     assert "metrics unreachable" in idle
 
 
+def test_status_counts_the_leads_inside_batch_messages() -> None:
+    stats = [QueueStat("p.work.v1", "work", 3, 0), QueueStat("p.dead.v1", "dead", 0, 0)]
+    # 5 confirmed messages held 64 leads; the worker acked 2 batches of 20 and synced those 40
+    proxy = ('leadline_proxy_accepted_total{form="lead"} 64.0\n'
+             "leadline_proxy_batch_size_count 5.0\nleadline_proxy_batch_size_sum 64.0\n")
+    worker = ("leadline_worker_synced_total 40.0\nleadline_worker_batch_messages_acked_total 2.0\n"
+              "leadline_worker_batch_message_leads_acked_total 40.0\n")
+    text = status.render(stats, proxy, worker)
+    assert "accepted 64 = synced 40 + queued or retrying 24 (in 3 messages) + dead-lettered 0" in text
+    assert "balanced" in text
+
+
 def test_status_says_when_the_worker_waits_out_a_crm_outage() -> None:
     stats = [QueueStat("p.work.v1", "work", 40, 0), QueueStat("p.dead.v1", "dead", 0, 0)]
     worker = ('leadline_worker_synced_total 6.0\nleadline_crm_paused{reason="down"} 0.0\n'

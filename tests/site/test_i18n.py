@@ -190,3 +190,22 @@ def test_a_bad_x_i18n_is_logged_with_the_file_and_the_form_skipped(
     assert forms.load(tmp_path) == {}
     assert "lead.schema.json" in caplog.text
     assert why in caplog.text
+
+
+@pytest.mark.parametrize(("content", "path", "skip", "footer", "privacy"), [
+    ({"pages/kontakt.md": KONTAKT}, "de/kontakt/index.html",
+     "Zum Inhalt springen", "Fußzeile", "Datenschutz"),
+    ({"pages/lianxi.md": LIANXI}, "zh-Hans/lianxi/index.html", "跳到正文", "页脚", "隐私"),
+    ({"pages/contact-fr.md": CONTACT_FR}, "fr/contact-fr/index.html", "Skip to content", "Footer", "Privacy"),
+    ({}, "thanks/lead/de/index.html", "Zum Inhalt springen", "Fußzeile", "Datenschutz"),
+])
+def test_the_themes_own_words_follow_the_pages_language(build: Builder, content: dict[str, str], path: str,
+                                                        skip: str, footer: str, privacy: str) -> None:
+    """The skip link is the first thing a screen reader says: in the page's language, as the form."""
+    done = build(content=content)
+    assert done.returncode == 0, done.log
+    page = Tags(done.html(path))
+    assert page.text_of("a", **{"class": "skip"}).strip() == skip
+    [nav] = page.find("nav", **{"aria-label": footer})
+    assert nav is not None
+    assert privacy in "".join(page.texts.values())

@@ -141,7 +141,10 @@ async def test_a_429_storm_dead_letters_nothing_and_the_limiter_slows_down(
 async def test_credentials_revoked_mid_stream_pause_the_worker_and_a_restart_with_a_good_token_resumes(
     amqp_url: str, topology: Topology, fake: Fake
 ) -> None:
-    fake.configure(latency_ms=20)
+    # 100 ms a call, two at once: the 30 leads take 1.5 s, so the token goes while
+    # most of them still wait, however late a loaded machine wakes this test (at
+    # 20 ms a call the whole stream once ended before the revoke, and nothing paused).
+    fake.configure(latency_ms=100)
     leads = [make_lead() for _ in range(30)]
     s = settings(amqp_url, topology, fake, crm_batch_size=1, crm_concurrency=2)
     async with running_worker(s) as worker:
@@ -157,6 +160,7 @@ async def test_credentials_revoked_mid_stream_pause_the_worker_and_a_restart_wit
     assert await depth(amqp_url, topology.dead_letter_queue) == 0
     assert sum(await _tier_depths(amqp_url, topology)) == 0  # no attempt spent on a bad token
     fake.reissue()
+    fake.configure(latency_ms=0)
     async with running_worker(fake.settings(s, token)):
         await wait_for(lambda: all(fake.records_for(sid, f["email"]) == 1 for sid, f in leads), 20,
                        "every lead after the restart")

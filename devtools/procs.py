@@ -45,6 +45,7 @@ class Service:
                     if answer.status == expect:
                         return
             except urllib.error.HTTPError as exc:
+                exc.close()  # its connection, now rather than when collected
                 if exc.code == expect:
                     return
             except OSError:

@@ -61,8 +61,11 @@ def _wait_for(condition: object, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def _established_on(pid: int, port: int) -> int:
-    """How many accepted TCP connections on `port` process `pid` holds."""
+def _established_on(pid: int, port: int, clients: set[int]) -> int:
+    """How many of the connections from the `clients` ports to `port` process `pid` holds.
+
+    Only those: the readiness polls' connections may linger on the server's side
+    for a moment after the client closed them."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -76,7 +79,8 @@ def _established_on(pid: int, port: int) -> int:
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if local_port == port and remote_port in clients and fields[3] == "01" and fields[9] in inodes:
                 count += 1
     return count
 
@@ -122,7 +126,8 @@ def test_two_workers_both_serve_and_sigterm_leaves_no_child(two_workers: tuple[S
         # children gets none of 24 is 2**-23.
         for connection in connections:
             assert _post(connection) == 202
-        served = {child: _established_on(child, port) for child in children}
+        clients = {connection.sock.getsockname()[1] for connection in connections}
+        served = {child: _established_on(child, port, clients) for child in children}
         assert all(count > 0 for count in served.values()), served
         assert sum(served.values()) == len(connections)
     finally:

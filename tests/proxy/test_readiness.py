@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -86,19 +84,6 @@ async def test_readyz_is_503_until_every_process_is_connected(
     assert table.connected() == 1
 
 
-def _first_ready(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.HTTPError, OSError):
-            pass
-        time.sleep(0.01)
-    raise AssertionError(f"/readyz on {port} never answered 200")
-
-
 def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
@@ -114,7 +99,7 @@ def test_two_processes_are_ready_only_once_both_are_connected_and_again_after_on
         return service.log_path.read_text().count('"event":"broker connected"')
 
     try:
-        _first_ready(port)
+        service.wait_http(f"http://127.0.0.1:{port}/readyz")
         assert connections() == 2  # the first "ready" came after both connected
         assert service.proc is not None
         first, _ = _children(service.proc.pid)
@@ -123,7 +108,7 @@ def test_two_processes_are_ready_only_once_both_are_connected_and_again_after_on
         while first in _children(service.proc.pid):  # until the parent reaped it
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        _first_ready(port)
+        service.wait_http(f"http://127.0.0.1:{port}/readyz")
         assert connections() == 3  # ... and again only once its replacement connected
     finally:
         service.stop()

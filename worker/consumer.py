@@ -76,8 +76,7 @@ class Delivery:
 
     message: DeliveredMessage
     open: int
-    batch: bool = False  # a batch message (group commit) of `leads` leads, for the accounting
-    leads: int = 1
+    leads: int = 1  # it came with, for the accounting of batch messages
     returned: bool = False  # a lead goes back to the queue (outage): nack, requeue
     failed: bool = False  # a copy was not confirmed: never ack
 
@@ -262,8 +261,8 @@ class Worker:
         delivery = self._hold(message, 1)
         await self._take_lead(delivery, message.body, props, redelivered=redelivered)
 
-    def _hold(self, message: DeliveredMessage, leads: int, *, batch: bool = False) -> Delivery:
-        delivery = Delivery(message, open=leads, batch=batch, leads=leads)
+    def _hold(self, message: DeliveredMessage, leads: int) -> Delivery:
+        delivery = Delivery(message, open=leads, leads=leads)
         self._deliveries.add(delivery)
         self.metrics.in_flight.set(len(self._deliveries))
         return delivery
@@ -291,7 +290,7 @@ class Worker:
             if await self._ack(message):
                 self._batch_acked(0)
             return
-        delivery = self._hold(message, len(entries), batch=True)
+        delivery = self._hold(message, len(entries))
         link = self.tracing.link(story.text((props.headers or {}).get(H_TRACEPARENT)))
         for entry in entries:
             body, own = envelope.single(entry)
@@ -515,7 +514,7 @@ class Worker:
             return  # unacked: it comes back with the connection (see _republish)
         if delivery.returned:
             await self._nack(delivery.message)
-        elif await self._ack(delivery.message) and delivery.batch:
+        elif await self._ack(delivery.message) and envelope.is_batch(delivery.message.header.properties):
             self._batch_acked(delivery.leads)
 
     async def _ack(self, message: DeliveredMessage) -> bool:

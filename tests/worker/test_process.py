@@ -94,7 +94,10 @@ async def test_sigterm_hands_leads_back_when_the_grace_runs_out(
     await publish(amqp_url, topology, [make_lead() for _ in range(5)])
     await wait_for(lambda: crm.state.stats.requests == 5, 10, "five calls in flight")
     assert await asyncio.to_thread(service.stop, 5) == 0
-    assert await depth(amqp_url, topology.work_queue) == 5  # back in the queue for the next worker
+    # Back in the queue for the next worker: the broker requeues a closed connection's
+    # unacked deliveries on its own time, a moment after the process is gone.
+    await wait_for(lambda: _depth_is(amqp_url, topology.work_queue, 5), 5, "the five leads back in the queue")
+    assert await depth(amqp_url, topology.work_queue) == 5
 
 
 async def test_metrics_count_synced_retried_and_dead_lettered(
@@ -137,6 +140,10 @@ async def test_metrics_count_synced_retried_and_dead_lettered(
     assert [line["retry_tier"] for line in retried] == ["500ms"]
     assert retried[0]["attempt"] == 1
     assert "error" in retried[0]
+
+
+async def _depth_is(amqp_url: str, queue: str, expected: int) -> bool:
+    return await depth(amqp_url, queue) == expected
 
 
 async def _text(url: str) -> str:
